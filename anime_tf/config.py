@@ -1,0 +1,56 @@
+"""Configuration in one place: named styles, cache location and defaults.
+
+Importing this module never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+CACHE_ENV = "ANIME_TF_HOME"
+DEFAULT_CACHE = Path("~/.cache/anime_tf")
+
+# The official repository keeps each style's generator as a TF1 checkpoint.
+OFFICIAL_REPO_URL = "https://github.com/TachibanaYoshino/AnimeGANv2/raw/master/checkpoint"
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """A named style whose official weights are fetched on first use."""
+
+    name: str
+    folder: str  # folder of the official repository under checkpoint/
+    prefix: str  # checkpoint prefix inside that folder
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (f"{self.prefix}.index", f"{self.prefix}.data-00000-of-00001")
+
+
+STYLES = {
+    "hayao": Style("hayao", "generator_Hayao_weight", "Hayao-64.ckpt"),
+    "paprika": Style("paprika", "generator_Paprika_weight", "Paprika-54.ckpt"),
+    "shinkai": Style("shinkai", "generator_Shinkai_weight", "Shinkai-53.ckpt"),
+}
+
+
+def cache_dir() -> Path:
+    """Where fetched weights live: $ANIME_TF_HOME, else ~/.cache/anime_tf."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+
+
+# Images above this many pixels are refused before decoding (decompression bombs).
+MAX_IMAGE_PIXELS = 200_000_000
+# Tile edge (pixels) used when an image is too large to stylize whole.
+DEFAULT_TILE_SIZE = 1024
+# Overlap between neighbouring tiles, blended with a linear feather.
+DEFAULT_TILE_OVERLAP = 128
+# Fraction of available memory a whole-image run may use before we tile.
+MEMORY_FRACTION = 0.5
+# Peak memory of a whole-image generator run per input pixel (measured 1.7 KB at 1-3 MP).
+BYTES_PER_PIXEL = 1800
+# Moments for tiled runs are taken from the image downscaled to at most this many pixels.
+MOMENTS_PIXELS = 2_000_000
+# Smaller images are upscaled to this shortest side for the generator, then scaled back.
+MIN_SIDE = 32

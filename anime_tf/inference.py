@@ -1,0 +1,145 @@
+"""Stylize images with the Keras generator: whole when memory allows, tiled otherwise.
+
+Tiling has a catch: every layer norm takes its statistics over the whole
+image, so a tile normalised on its own drifts in tone from its neighbours. A
+tiled run therefore first records every layer norm's moments on the image
+scaled down to fit (`Generator.norm_moments`), then runs each tile with those
+moments, and blends the overlapping tiles with a linear feather.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from anime_tf import config
+from anime_tf.models.generator import SIZE_MULTIPLE
+from anime_tf.imageio import from_model_range, match_brightness, split_alpha, to_model_range
+from anime_tf.tiling import TileBlender, tile_boxes
+
+
+def available_memory():
+    """Bytes of memory available now (MemAvailable on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_max_whole_pixels():
+    """The largest image (in pixels) stylized in one piece within the memory budget."""
+    memory = available_memory() or 8 << 30
+    return int(memory * config.MEMORY_FRACTION / config.BYTES_PER_PIXEL)
+
+
+class Stylizer:
+    """Photo to anime with one loaded generator, reused for every image.
+
+    >>> stylizer = Stylizer(weights="hayao.weights.h5")
+    >>> anime = stylizer.stylize(PIL.Image.open("photo.jpg"))
+
+    `weights`: anything `anime_tf.weights.load_generator` takes, or a Generator.
+    `max_side`: scale images down so their longer side is at most this.
+    `keep_brightness`: match the output's mean luminance to the input's.
+    `tile_size`, `tile_overlap`: tiling of images above `max_whole_pixels`
+    (default: what half the available memory holds).
+    """
+
+    def __init__(self, weights="hayao", *, keep_brightness=True, max_side=None,
+                 tile_size=config.DEFAULT_TILE_SIZE, tile_overlap=config.DEFAULT_TILE_OVERLAP,
+                 max_whole_pixels=None, progress=False):
+        from anime_tf.weights import load_generator
+
+        self.generator = load_generator(weights) if isinstance(weights, (str, os.PathLike)) else weights
+        self.keep_brightness = keep_brightness
+        self.max_side = max_side
+        self.tile_size = _multiple_of_4(tile_size)
+        self.tile_overlap = tile_overlap
+        if self.tile_size <= 2 * tile_overlap:
+            raise ValueError(f"tile size {tile_size} must exceed twice the overlap {tile_overlap}")
+        self.max_whole_pixels = max_whole_pixels or default_max_whole_pixels()
+        self.progress = progress
+        image = tf.TensorSpec([1, None, None, 3], tf.float32)
+        self._whole = tf.function(self.generator.__call__, input_signature=[image])
+        self._moments = tf.function(self.generator.norm_moments, input_signature=[image])
+        self._tile = tf.function(lambda x, moments: self.generator(x, norm_moments=moments),
+                                 reduce_retracing=True)
+
+    def stylize(self, image):
+        """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
+        rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
+        rgb = self._capped(rgb)
+        result = Image.fromarray(self.stylize_array(np.asarray(rgb)))
+        if alpha is not None:
+            result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
+        return result
+
+    def stylize_array(self, rgb):
+        """uint8 RGB array (HxWx3) to stylized uint8 RGB array of the same size."""
+        height, width = rgb.shape[:2]
+        work = rgb
+        if min(height, width) < config.MIN_SIDE:
+            scale = config.MIN_SIDE / min(height, width)
+            size = (math.ceil(width * scale), math.ceil(height * scale))
+            work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
+        out = from_model_range(self.run(to_model_range(work)))
+        if out.shape[:2] != (height, width):
+            out = np.asarray(Image.fromarray(out).resize((width, height), Image.Resampling.LANCZOS))
+        return match_brightness(out, rgb) if self.keep_brightness else out
+
+    def run(self, x):
+        """Model-range image (1xHxWx3 in [-1, 1]) through the generator, whole or tiled."""
+        height, width = x.shape[1:3]
+        if height * width <= self.max_whole_pixels:
+            return self._whole(x).numpy()
+        return self.run_tiled(x)
+
+    def run_tiled(self, x, moments=None):
+        """Tiled run; every tile uses the whole image's layer-norm moments (see module doc).
+
+        The image is first padded to a multiple of 4 as the generator pads it,
+        and tiles start on multiples of 4, so each tile sees the whole image's
+        sampling grid through the strided convs and resizes.
+        """
+        height, width = x.shape[1:3]
+        if moments is None:
+            moments = self._moments(_downscaled(x, min(self.max_whole_pixels, config.MOMENTS_PIXELS)))
+        x = np.pad(x, [(0, 0), (0, -height % SIZE_MULTIPLE), (0, -width % SIZE_MULTIPLE), (0, 0)],
+                   mode="reflect")
+        blender = TileBlender(x.shape[1], x.shape[2], 3, self.tile_overlap)
+        boxes = tile_boxes(x.shape[1], x.shape[2], self.tile_size, self.tile_overlap, SIZE_MULTIPLE)
+        for top, left, h, w in tqdm(boxes, desc="tiles", leave=False, disable=not self.progress):
+            tile = self._tile(x[:, top:top + h, left:left + w], moments)
+            blender.add((top, left, h, w), tile[0].numpy())
+        return blender.result()[None, :height, :width]
+
+    def _capped(self, image):
+        if self.max_side and max(image.size) > self.max_side:
+            image = image.copy()
+            image.thumbnail((self.max_side, self.max_side), Image.Resampling.LANCZOS)
+        return image
+
+
+def _downscaled(x, max_pixels):
+    """x scaled down (area-averaged) to at most max_pixels, keeping its aspect ratio."""
+    height, width = x.shape[1:3]
+    scale = min(1.0, math.sqrt(max_pixels / (height * width)))
+    if scale == 1.0:
+        return x
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    return tf.image.resize(x, size, method="area")
+
+
+def _multiple_of_4(n):
+    return max(64, int(n) // 4 * 4)

@@ -1,0 +1,32 @@
+"""anime-tf: AnimeGANv2 in TensorFlow 2 / Keras 3, from training to the edge.
+
+The base install is the edge runner (LiteRT, NumPy, Pillow): it runs exported
+.tflite models on a Raspberry Pi without TensorFlow. The `tf` extra adds
+TensorFlow (CPU build) for stylizing with Keras, importing weights, training and
+exporting; `gpu` is the same with the CUDA build of TensorFlow.
+"""
+from setuptools import find_packages, setup
+
+TENSORFLOW = "2.21.*"
+
+setup(
+    name="anime-tf",
+    version="0.1.0",
+    description="AnimeGANv2 (photo to anime) in TensorFlow 2 / Keras 3, with TFLite export",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["anime_tf", "anime_tf.*"]),
+    install_requires=[
+        "numpy>=1.26",
+        "pillow>=10.0",
+        "ai-edge-litert>=2.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", "absl-py>=2.0"],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", "absl-py>=2.0"],
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main"]},
+)

@@ -1,0 +1,17 @@
+"""Train an AnimeGANv2 style (not implemented yet: see the training issue).
+
+Kept as an absl entry point so the command exists and says so honestly.
+"""
+import sys
+
+from absl import app
+
+
+def main(argv):
+    del argv
+    print("train.py: training is not implemented yet in this version of anime-tf.", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    app.run(main)
