@@ -11,7 +11,9 @@ from pathlib import Path
 CACHE_ENV = "ANIME_TF_HOME"
 DEFAULT_CACHE = Path("~/.cache/anime_tf")
 
-# The official repository keeps each style's generator as a TF1 checkpoint.
+# The official repository keeps each style's generator as a TF1 checkpoint;
+# $ANIME_TF_WEIGHTS_URL points at a mirror of its checkpoint/ folder instead.
+WEIGHTS_URL_ENV = "ANIME_TF_WEIGHTS_URL"
 OFFICIAL_REPO_URL = "https://github.com/TachibanaYoshino/AnimeGANv2/raw/master/checkpoint"
 
 
@@ -40,8 +42,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
-# Images above this many pixels are refused before decoding (decompression bombs).
-MAX_IMAGE_PIXELS = 200_000_000
+def weights_url() -> str:
+    """Base URL of the official checkpoint folders: $ANIME_TF_WEIGHTS_URL, else GitHub."""
+    return (os.environ.get(WEIGHTS_URL_ENV) or OFFICIAL_REPO_URL).rstrip("/")
+
+
+# Images above this many pixels are refused before decoding (decompression bombs);
+# the same limit at which Pillow itself refuses (twice its warning level).
+MAX_IMAGE_PIXELS = 178_956_970
 # Tile edge (pixels) used when an image is too large to stylize whole.
 DEFAULT_TILE_SIZE = 1024
 # Overlap between neighbouring tiles, blended with a linear feather.

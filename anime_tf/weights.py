@@ -233,8 +233,9 @@ def _to_keras_layout(name, array):
 
 # --- named styles ---------------------------------------------------------------------------
 
-def style_checkpoint(name, cache=None, base_url=config.OFFICIAL_REPO_URL):
+def style_checkpoint(name, cache=None):
     """The local checkpoint prefix of a named style, fetched on first use."""
+    base_url = config.weights_url()
     style = config.STYLES.get(name.lower())
     if style is None:
         raise WeightsError(f"unknown style {name!r}; choose one of {', '.join(config.STYLES)}")

@@ -1,0 +1,53 @@
+"""Shared fixtures. Real data lives in ../shared beside the project; tests that need it skip without it."""
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+HAYAO_TFLITE = SHARED / "models" / "animeganv2_hayao_256x256_integer_quant.tflite"
+IMAGES = SHARED / "images"
+
+
+def _need(path):
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared test data beside the project; absent in a user's clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hayao_tflite():
+    return _need(HAYAO_TFLITE)
+
+
+@pytest.fixture(scope="session")
+def shared_images():
+    return _need(IMAGES)
+
+
+@pytest.fixture(scope="session")
+def shared_photos(shared_images):
+    return sorted(shared_images.glob("*/*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def hayao_generator(hayao_tflite):
+    from anime_tf.weights import load_generator
+    return load_generator(hayao_tflite)
+
+
+@pytest.fixture(scope="session")
+def hayao_weights(hayao_generator, tmp_path_factory):
+    """The shared Hayao model imported once and saved as .weights.h5."""
+    from anime_tf.weights import save_generator
+    return save_generator(hayao_generator, tmp_path_factory.mktemp("weights") / "hayao.weights.h5")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's cache, and none reaches the network."""
+    monkeypatch.setenv("ANIME_TF_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ANIME_TF_WEIGHTS_URL", (tmp_path / "no-network").as_uri())
