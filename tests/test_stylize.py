@@ -184,3 +184,24 @@ def test_a_3840x2160_photo_stylizes_at_full_size(shared_images, hayao_weights, t
     styled = np.asarray(result.resize((960, 540))).astype(float)
     original = np.asarray(Image.open(src).convert("RGB").resize((960, 540))).astype(float)
     assert styled.std() > 20 and np.abs(styled - original).mean() > 8
+
+
+def test_two_inputs_that_would_write_one_output_are_caught(shared_images, hayao_weights, tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        small_copy(shared_images / "photos" / "scene_16.jpg", tmp_path / folder / "same.jpg", side=64)
+    code = main(["stylize", str(tmp_path / "a" / "same.jpg"), str(tmp_path / "b" / "same.jpg"),
+                 "--weights", str(hayao_weights), "-o", str(tmp_path / "out")])
+    assert code == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["same.png"]
+    assert "it would write" in capsys.readouterr().err
+
+
+def test_recursive_keeps_the_folder_structure(shared_images, hayao_weights, tmp_path):
+    (tmp_path / "in" / "trip").mkdir(parents=True)
+    small_copy(shared_images / "photos" / "scene_19.jpg", tmp_path / "in" / "top.jpg", side=64)
+    small_copy(shared_images / "photos" / "scene_23.jpg", tmp_path / "in" / "trip" / "day1.jpg", side=64)
+    assert main(["stylize", str(tmp_path / "in"), "--recursive", "--weights", str(hayao_weights),
+                 "-o", str(tmp_path / "out")]) == 0
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["top.png", "trip/day1.png"]
