@@ -1,18 +1,9 @@
-"""Export a generator to TFLite (not implemented yet: see the export issue).
+r"""Export AnimeGANv2 generator weights to TFLite (see anime_tf/export/main.py for the flags).
 
-Kept as an absl entry point so the command exists and says so honestly.
+    python export_tflite.py --weights hayao.weights.h5 --quantize int8 --size 256 \
+        --calibration_dir photos/ --output hayao_int8.tflite
 """
-import sys
-
-from absl import app
-
-
-def main(argv):
-    del argv
-    print("export_tflite.py: TFLite export is not implemented yet in this version of anime-tf.",
-          file=sys.stderr)
-    return 2
-
+from anime_tf.export import main as export_main
 
 if __name__ == "__main__":
-    app.run(main)
+    export_main.run()

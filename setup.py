@@ -28,5 +28,6 @@ setup(
         "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", "absl-py>=2.0"],
         "test": ["pytest>=8"],
     },
-    entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main"]},
+    entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main",
+                                      "anime-tf-edge=anime_tf.edge.cli:main"]},
 )

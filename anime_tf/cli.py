@@ -1,9 +1,4 @@
-"""The `anime-tf` command line.
-
-Exit codes, for scripts: 0 everything done; 1 some inputs failed (each is
-reported, the rest were written); 2 nothing could be done (bad arguments, no
-inputs, unusable weights).
-"""
+"""The `anime-tf` command line. Exit codes are those of `anime_tf.batch`."""
 from __future__ import annotations
 
 import argparse
@@ -11,13 +6,15 @@ import os
 import sys
 from pathlib import Path
 
-from anime_tf import __version__, config
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
+from anime_tf import __version__, batch, config
+from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE
 
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:  # absl parses export's flags (argparse's REMAINDER would not)
+        return run_export(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -33,6 +30,7 @@ def build_parser():
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_stylize(commands)
     _add_import_weights(commands)
+    _add_export(commands)
     return parser
 
 
@@ -40,29 +38,16 @@ def _add_stylize(commands):
     p = commands.add_parser(
         "stylize", help="turn photos into anime-style images",
         description="Stylize image files, folders or glob patterns; outputs keep their names.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", default="out", type=Path,
-                   help="output folder (default: %(default)s)")
+    batch.add_io_arguments(p)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="a .weights.h5, .keras or AnimeGANv2 .tflite file, an "
                         "official TF1 checkpoint folder, or a training run folder")
     source.add_argument("--style", choices=sorted(config.STYLES),
                         help="official weights by name, fetched on first use (default: hayao)")
-    p.add_argument("--format", choices=["png", "jpg", "webp"], default="png",
-                   help="output format (default: %(default)s); png and webp keep transparency")
-    p.add_argument("--quality", type=int, default=95, help="jpg/webp quality (default: %(default)s)")
-    p.add_argument("--recursive", action="store_true",
-                   help="also stylize images in subfolders (output keeps the folder structure)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--max-side", type=_positive_int, metavar="N",
-                   help="scale images down so the longer side is at most N pixels")
-    p.add_argument("--tile-size", type=_positive_int, default=config.DEFAULT_TILE_SIZE, metavar="N",
-                   help="tile edge for images too large to run whole (default: %(default)s)")
-    p.add_argument("--tile-overlap", type=_positive_int, default=config.DEFAULT_TILE_OVERLAP,
+    p.add_argument("--tile-size", type=batch.positive_int, default=config.DEFAULT_TILE_SIZE,
+                   metavar="N", help="tile edge for images too large to run whole (default: %(default)s)")
+    p.add_argument("--tile-overlap", type=batch.positive_int, default=config.DEFAULT_TILE_OVERLAP,
                    metavar="N", help="overlap of neighbouring tiles (default: %(default)s)")
-    p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
-                   help="match the output's mean brightness to the input's, as the official "
-                   "inference does (default: on)")
     p.set_defaults(run=run_stylize)
 
 
@@ -78,15 +63,25 @@ def _add_import_weights(commands):
     p.set_defaults(run=run_import_weights)
 
 
-def _positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
-    return value
+def _add_export(commands):
+    p = commands.add_parser(
+        "export", help="export weights to TFLite (the flags of export_tflite.py)", add_help=False,
+        description="Export to TFLite; `anime-tf export --help` lists the flags.")
+    p.set_defaults(run=lambda args: run_export([]))
+
+
+def run_export(flags):
+    from anime_tf.export import main as export_main
+
+    try:
+        export_main.run(["anime-tf export", *flags])
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else EXIT_UNUSABLE
+    return EXIT_OK
 
 
 def _error(message):
-    print(f"anime-tf: error: {message}", file=sys.stderr)
+    batch.report("anime-tf", message)
 
 
 def run_import_weights(args):
@@ -104,52 +99,11 @@ def run_import_weights(args):
     return EXIT_OK
 
 
-def plan_outputs(pairs, out_dir, suffix):
-    """[(input, output)] and a list of problems (two inputs that would write one output)."""
-    plan, seen, problems = [], {}, []
-    for path, relative in pairs:
-        dest = out_dir / relative.with_suffix(suffix)
-        if dest in seen:
-            problems.append(f"{path}: skipped, it would write {dest} like {seen[dest]}")
-            continue
-        seen[dest] = path
-        plan.append((path, dest))
-    return plan, problems
-
-
 def run_stylize(args):
-    from tqdm import tqdm
-
-    from anime_tf.imageio import find_images
-
-    pairs, problems = find_images(args.inputs, recursive=args.recursive)
-    plan, clashes = plan_outputs(pairs, args.output, f".{args.format}")
-    problems += clashes
-    for problem in problems:
-        _error(problem)
-    if not plan:
-        _error("no images to stylize")
+    if not args.inputs:
+        _error("give at least one INPUT (file, folder or glob)")
         return EXIT_UNUSABLE
-    todo = [(src, dest) for src, dest in plan if args.overwrite or not dest.exists()]
-    for src, dest in plan:
-        if (src, dest) not in todo:
-            print(f"skipped {src}: {dest} exists (--overwrite to replace it)", file=sys.stderr)
-    if not todo:
-        return EXIT_SOME_FAILED if problems else EXIT_OK
-
-    stylizer = _load_stylizer(args)
-    if stylizer is None:
-        return EXIT_UNUSABLE
-    failed = 0
-    with tqdm(todo, desc="stylize", unit="img", file=sys.stderr) as bar:
-        for src, dest in bar:
-            error = _stylize_file(stylizer, src, dest, args)
-            if error:
-                failed += 1
-                bar.write(f"anime-tf: error: {error}", file=sys.stderr)
-    print(f"wrote {len(todo) - failed} of {len(todo)} images to {args.output}"
-          + (f"; {failed} failed" if failed else ""), file=sys.stderr)
-    return EXIT_SOME_FAILED if failed or problems else EXIT_OK
+    return batch.stylize_files(args, lambda: _load_stylizer(args), "anime-tf")
 
 
 def _load_stylizer(args):
@@ -164,19 +118,6 @@ def _load_stylizer(args):
     except (FileNotFoundError, WeightsError, DownloadError, ValueError) as err:
         _error(err)
         return None
-
-
-def _stylize_file(stylizer, src, dest, args):
-    """Stylize one file; return an error message instead of raising for bad inputs."""
-    from anime_tf.files import OutputExistsError
-    from anime_tf.imageio import ImageError, load_image, save_image
-
-    try:
-        result = stylizer.stylize(load_image(src))
-        save_image(result, dest, overwrite=args.overwrite, quality=args.quality)
-    except (ImageError, OutputExistsError, MemoryError) as err:
-        return str(err)
-    return None
 
 
 if __name__ == "__main__":

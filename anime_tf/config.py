@@ -62,3 +62,5 @@ BYTES_PER_PIXEL = 1800
 MOMENTS_PIXELS = 2_000_000
 # Smaller images are upscaled to this shortest side for the generator, then scaled back.
 MIN_SIDE = 32
+# TFLite export variants (anime_tf.export).
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")

@@ -27,11 +27,31 @@ def _spatial_size(x):
 
 
 def reflect_pad(x, top, bottom, left, right):
-    """REFLECT padding of H and W, as the official `tf.pad(..., mode="REFLECT")`."""
-    amounts = (top, bottom, left, right)
-    if all(isinstance(a, int) and a == 0 for a in amounts):
-        return x
-    return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
+    """REFLECT padding of H and W: the same numbers as `tf.pad(..., mode="REFLECT")`.
+
+    Built from slices and concatenation because TFLite's MIRROR_PAD has no
+    XNNPACK kernel and splits an exported graph into many delegate partitions.
+    """
+    x = _reflect_axis(x, 1, top, bottom)
+    return _reflect_axis(x, 2, left, right)
+
+
+def _reflect_axis(x, axis, before, after):
+    """Mirror `before` rows (axis 1) or columns (axis 2) at the start and `after` at the end."""
+    def rows(start, stop):
+        index = [slice(None)] * 4
+        index[axis] = slice(start, stop)
+        return x[tuple(index)]
+
+    size = x.shape[axis]
+    if size is not None and isinstance(before, int) and isinstance(after, int):
+        # Static sizes: single rows in mirrored order, so TFLite gets no REVERSE_V2 either.
+        head = [rows(i, i + 1) for i in range(before, 0, -1)]
+        tail = [rows(i, i + 1) for i in range(size - 2, size - 2 - after, -1)]
+        return tf.concat(head + [x] + tail, axis) if head or tail else x
+    head = tf.reverse(rows(1, before + 1), [axis])
+    tail = tf.reverse(rows(-after - 1, -1), [axis])
+    return tf.concat([head, x, tail], axis)
 
 
 def conv_padding(kernel_size, strides):
@@ -61,13 +81,14 @@ class MomentsTape:
     instead: this is how a tile is normalised like the whole image it belongs to.
     """
 
-    def __init__(self, moments=None):
+    def __init__(self, moments=None, one_pass=False):
         self._given = list(moments) if moments is not None else None
+        self.one_pass = one_pass
         self.recorded = []
 
     def __call__(self, norm, x):
         if self._given is None:
-            moments = norm.moments(x)
+            moments = norm.moments(x, self.one_pass)
         else:
             moments = self._given[len(self.recorded)]
         self.recorded.append(moments)
@@ -93,13 +114,27 @@ class LayerNorm(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
     @staticmethod
-    def moments(x):
-        return tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+    def moments(x, one_pass=False):
+        """(mean, variance) over H, W, C.
+
+        `one_pass` computes the variance as mean(x*x) - mean(x)^2: equal within
+        float rounding (1e-5 here), and it quantizes to int8 ops that TFLite's
+        XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has no int8
+        kernel. Exports use it; training keeps the two-pass form.
+        """
+        with tf.name_scope("moments"):
+            if not one_pass:
+                return tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+            mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+            mean_square = tf.reduce_mean(x * x, axis=[1, 2, 3], keepdims=True)
+            return mean, tf.maximum(mean_square - mean * mean, 0.0)
 
     def call(self, x, moments=None):
         mean, variance = self.moments(x) if moments is None else moments
-        scale = tf.math.rsqrt(variance + self.epsilon) * self.gamma
-        return x * scale + (self.beta - mean * scale)
+        with tf.name_scope("stats"):  # per-sample scalars and per-channel vectors only
+            scale = tf.math.rsqrt(variance + self.epsilon) * self.gamma
+            offset = self.beta - mean * scale
+        return x * scale + offset
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -119,8 +154,8 @@ class ConvNormLReLU(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.padding = conv_padding(kernel_size, strides) if kernel_size > 1 else (0, 0, 0, 0)
-        self.conv = _conv(filters, kernel_size, strides)
-        self.norm = LayerNorm()
+        self.conv = _conv(filters, kernel_size, strides, name="conv")
+        self.norm = LayerNorm(name="norm")
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -142,12 +177,12 @@ class InvertedResBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.expand = ConvNormLReLU(channels * self.expansion, kernel_size=1)
+        self.expand = ConvNormLReLU(channels * self.expansion, kernel_size=1, name="expand")
         self.depthwise = keras.layers.DepthwiseConv2D(
-            3, padding="valid", use_bias=True, depthwise_initializer="he_normal")
-        self.depthwise_norm = LayerNorm()
-        self.project = _conv(self.filters, 1)
-        self.project_norm = LayerNorm()
+            3, padding="valid", use_bias=True, depthwise_initializer="he_normal", name="depthwise")
+        self.depthwise_norm = LayerNorm(name="depthwise_norm")
+        self.project = _conv(self.filters, 1, name="project")
+        self.project_norm = LayerNorm(name="project_norm")
         self.residual = channels == self.filters
 
     def get_config(self):
@@ -169,24 +204,32 @@ class Generator(keras.Model):
     right and cropped back, so odd sizes work; the smallest input is 8x8.
     """
 
-    def __init__(self, name="generator", **kwargs):
+    def __init__(self, one_pass_variance=False, name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
-        # Block groups keep the official scope names: A, B, C, D, E (see anime_tf.weights).
-        self.block_a = [ConvNormLReLU(32, 7), ConvNormLReLU(64, strides=2), ConvNormLReLU(64)]
-        self.block_b = [ConvNormLReLU(128, strides=2), ConvNormLReLU(128)]
-        self.block_c = [ConvNormLReLU(128)] + [InvertedResBlock(256) for _ in range(4)] + [
-            ConvNormLReLU(128)]
-        self.block_d = [ConvNormLReLU(128), ConvNormLReLU(128)]
-        self.block_e = [ConvNormLReLU(64), ConvNormLReLU(64), ConvNormLReLU(32, 7)]
-        self.out_conv = _conv(3, 1)
+        self.one_pass_variance = one_pass_variance  # for TFLite export; see LayerNorm.moments
+        # Block groups keep the official scope names (A..E); layer names are stable
+        # so exported graphs can be addressed by name (see anime_tf.export).
+        self.block_a = [ConvNormLReLU(32, 7, name="A1"), ConvNormLReLU(64, strides=2, name="A2"),
+                        ConvNormLReLU(64, name="A3")]
+        self.block_b = [ConvNormLReLU(128, strides=2, name="B1"), ConvNormLReLU(128, name="B2")]
+        self.block_c = ([ConvNormLReLU(128, name="C1")]
+                        + [InvertedResBlock(256, name=f"C_r{i}") for i in range(1, 5)]
+                        + [ConvNormLReLU(128, name="C2")])
+        self.block_d = [ConvNormLReLU(128, name="D1"), ConvNormLReLU(128, name="D2")]
+        self.block_e = [ConvNormLReLU(64, name="E1"), ConvNormLReLU(64, name="E2"),
+                        ConvNormLReLU(32, 7, name="E3")]
+        self.out_conv = _conv(3, 1, name="out_layer")
 
     def call(self, images, norm_moments=None):
         """`norm_moments`: per-layer-norm (mean, variance) to use instead of the input's own."""
-        return self._forward(images, MomentsTape(norm_moments))
+        return self._forward(images, MomentsTape(norm_moments, self.one_pass_variance))
+
+    def get_config(self):
+        return {**super().get_config(), "one_pass_variance": self.one_pass_variance}
 
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""
-        tape = MomentsTape()
+        tape = MomentsTape(one_pass=self.one_pass_variance)
         self._forward(images, tape)
         return tape.recorded
 
@@ -202,4 +245,6 @@ class Generator(keras.Model):
         for block in self.block_e:
             x = block(x, tape=tape)
         x = tf.tanh(self.out_conv(x))
+        if isinstance(height, int) and isinstance(width, int) and not (height % 4 or width % 4):
+            return x  # static size, nothing was padded (keeps a no-op slice out of exports)
         return x[:, :height, :width, :]

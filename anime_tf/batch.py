@@ -1,0 +1,102 @@
+"""The batch loop shared by `anime-tf stylize` and `anime-tf-edge` (no TensorFlow here).
+
+Inputs are expanded and checked before any model loads; each output is
+planned so that no two inputs write one file and nothing is overwritten
+unless asked; a bad input is reported in one line and skipped, and the rest
+are still written.
+
+Exit codes, for scripts: 0 everything done; 1 some inputs failed (each is
+reported, the rest were written); 2 nothing could be done (bad arguments, no
+inputs, unusable model or weights).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from anime_tf.files import OutputExistsError
+from anime_tf.imageio import ImageError, find_images, load_image, save_image
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
+
+
+def add_io_arguments(parser):
+    """The input and output flags both stylizing commands share."""
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("-o", "--output", default="out", type=Path, help="output folder (default: %(default)s)")
+    parser.add_argument("--format", choices=["png", "jpg", "webp"], default="png",
+                        help="output format (default: %(default)s); png and webp keep transparency")
+    parser.add_argument("--quality", type=int, default=95, help="jpg/webp quality (default: %(default)s)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also stylize images in subfolders (output keeps the folder structure)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--max-side", type=positive_int, metavar="N",
+                        help="scale images down so the longer side is at most N pixels")
+    parser.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
+                        help="match the output's mean brightness to the input's, as the official "
+                        "inference does (default: on)")
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def report(prog, message):
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def plan_outputs(pairs, out_dir, suffix):
+    """[(input, output)] and a list of problems (two inputs that would write one output)."""
+    plan, seen, problems = [], {}, []
+    for path, relative in pairs:
+        dest = out_dir / relative.with_suffix(suffix)
+        if dest in seen:
+            problems.append(f"{path}: skipped, it would write {dest} like {seen[dest]}")
+            continue
+        seen[dest] = path
+        plan.append((path, dest))
+    return plan, problems
+
+
+def stylize_files(args, load_stylizer, prog):
+    """Stylize `args.inputs` into `args.output`; returns the exit code.
+
+    `load_stylizer()` is called only when there is work to do; it returns an
+    object with `stylize(PIL image) -> PIL image`, or None after reporting why
+    it could not.
+    """
+    pairs, problems = find_images(args.inputs, recursive=args.recursive)
+    plan, clashes = plan_outputs(pairs, args.output, f".{args.format}")
+    problems += clashes
+    for problem in problems:
+        report(prog, problem)
+    if not plan:
+        report(prog, "no images to stylize")
+        return EXIT_UNUSABLE
+    todo = [(src, dest) for src, dest in plan if args.overwrite or not dest.exists()]
+    for src, dest in plan:
+        if (src, dest) not in todo:
+            print(f"skipped {src}: {dest} exists (--overwrite to replace it)", file=sys.stderr)
+    if not todo:
+        return EXIT_SOME_FAILED if problems else EXIT_OK
+    stylizer = load_stylizer()
+    if stylizer is None:
+        return EXIT_UNUSABLE
+    failed = 0
+    with tqdm(todo, desc="stylize", unit="img", file=sys.stderr) as bar:
+        for src, dest in bar:
+            try:
+                save_image(stylizer.stylize(load_image(src)), dest, overwrite=args.overwrite,
+                           quality=args.quality)
+            except (ImageError, OutputExistsError, MemoryError) as err:
+                failed += 1
+                bar.write(f"{prog}: error: {err}", file=sys.stderr)
+    print(f"wrote {len(todo) - failed} of {len(todo)} images to {args.output}"
+          + (f"; {failed} failed" if failed else ""), file=sys.stderr)
+    return EXIT_SOME_FAILED if failed or problems else EXIT_OK

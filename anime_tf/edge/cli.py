@@ -1,0 +1,60 @@
+"""`anime-tf-edge`: stylize with an exported .tflite model, without TensorFlow.
+
+Exit codes are those of `anime_tf.batch`: 0 all written, 1 some inputs
+failed, 2 nothing could be done.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from anime_tf import batch
+
+PROG = "anime-tf-edge"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Stylize photos with an exported AnimeGANv2 .tflite model (LiteRT only).")
+    parser.add_argument("--model", required=True, help="the .tflite model")
+    batch.add_io_arguments(parser)
+    parser.add_argument("--threads", type=batch.positive_int, default=os.cpu_count(),
+                        help="CPU threads for LiteRT (default: all, %(default)s)")
+    parser.add_argument("--tile", action="store_true",
+                        help="fixed-size models: run tiles of the model's size over the full image "
+                        "instead of scaling the image to fit the model (tiles are normalised "
+                        "separately, so tone can vary between them)")
+    parser.add_argument("--tile-overlap", type=batch.positive_int, default=32, metavar="N",
+                        help="overlap of neighbouring tiles with --tile (default: %(default)s)")
+    parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
+                        help="print the model's median latency over N runs after warm-up")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from anime_tf.edge.runner import EdgeModel, EdgeStylizer
+
+    if not args.inputs and not args.benchmark:
+        batch.report(PROG, "give INPUT images, --benchmark N, or both")
+        return batch.EXIT_UNUSABLE
+    try:
+        model = EdgeModel(args.model, threads=args.threads)
+    except (ValueError, OSError) as err:
+        batch.report(PROG, err)
+        return batch.EXIT_UNUSABLE
+    if args.benchmark:
+        size = model.fixed_size or (256, 256)
+        ms = model.benchmark(args.benchmark)
+        print(f"{args.model}: {size[1]}x{size[0]}, {args.threads} threads, median {ms:.1f} ms "
+              f"over {args.benchmark} runs ({1000 / ms:.2f} images/s)")
+        if not args.inputs:
+            return batch.EXIT_OK
+    stylizer = EdgeStylizer(model, tile=args.tile, tile_overlap=args.tile_overlap,
+                            max_side=args.max_side, keep_brightness=args.keep_brightness)
+    return batch.stylize_files(args, lambda: stylizer, PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

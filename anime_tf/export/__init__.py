@@ -1,0 +1,1 @@
+"""TFLite export: conversion (`tflite`), the fidelity and latency report (`report`), the entry point (`main`)."""

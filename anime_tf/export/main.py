@@ -1,0 +1,165 @@
+"""Export a generator to TFLite, with a metadata sidecar and a fidelity and latency report.
+
+    python export_tflite.py --weights hayao.weights.h5 --quantize int8 --size 256 \\
+        --calibration_dir photos/ --output hayao_int8.tflite
+
+Writes OUTPUT (the model), OUTPUT.json (metadata: style, input range, size,
+quantization, source weights, version) and OUTPUT.report.json (file size,
+PSNR/SSIM against the float Keras model per image, LiteRT latency), all
+atomically; nothing is written when an argument is wrong.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+from anime_tf.config import QUANTIZATIONS
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+    flags.DEFINE_string("weights", None, "Generator weights: .weights.h5, .keras, AnimeGANv2 .tflite, "
+                        "official TF1 checkpoint folder, training run folder, or a style name.")
+    flags.DEFINE_enum("quantize", "float32", QUANTIZATIONS,
+                      "float32; float16 (half-size weights); dynamic (int8 weights, float compute); "
+                      "int8 (full-integer, needs --calibration_dir).")
+    flags.DEFINE_string("size", "256", "Input size: 256, WIDTHxHEIGHT such as 512x384, or dynamic "
+                        "(CPU only; GPU and NNAPI delegates need a fixed size).")
+    flags.DEFINE_string("calibration_dir", None, "Photos for INT8 calibration (representative data).")
+    flags.DEFINE_integer("calibration_samples", 40, "INT8 calibration samples (whole photos, then "
+                         "random crops); more widens the ranges and can lose precision.", lower_bound=1)
+    flags.DEFINE_bool("int8_io", False, "With int8: int8 input and output tensors instead of float32.")
+    flags.DEFINE_bool("int8_strict", False, "With int8: every op in int8, for NPUs without float ops "
+                      "(default keeps tiny float islands for the layer-norm statistics and the last "
+                      "layer, for fidelity).")
+    flags.DEFINE_string("output", None, "The .tflite file to write.")
+    flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+    flags.DEFINE_string("eval_dir", None, "Photos for the fidelity report (default: the calibration "
+                        "photos; give held-out photos for an honest figure).")
+    flags.DEFINE_integer("threads", os.cpu_count(), "LiteRT threads for the latency report.", lower_bound=1)
+    flags.DEFINE_integer("latency_runs", 10, "Timed runs (median) for the latency report.", lower_bound=1)
+    flags.mark_flags_as_required(["weights", "output"])
+
+
+_define_flags()
+
+
+def export(weights, output, quantize="float32", size="256", calibration_dir=None,
+           calibration_samples=40, int8_io=False, int8_strict=False, overwrite=False,
+           eval_dir=None, threads=None, latency_runs=10):
+    """Export and report; returns the report dict. Raises with a clear message on bad input."""
+    from anime_tf import __version__
+    from anime_tf.export import tflite
+    from anime_tf.export.report import build_report
+    from anime_tf.files import OutputExistsError, atomic_path
+    from anime_tf.weights import load_generator
+
+    output = Path(output)
+    if output.suffix != ".tflite":
+        raise tflite.ExportError(f"{output}: the output name must end in .tflite")
+    shape = tflite.parse_size(size)
+    sidecars = [output.with_name(output.name + ".json"), output.with_name(output.name + ".report.json")]
+    for path in [output] + sidecars:
+        if path.exists() and not overwrite:
+            raise OutputExistsError(path)
+    calibration = None
+    if quantize == "int8":
+        if not calibration_dir:
+            raise tflite.ExportError("--quantize int8 needs --calibration_dir")
+        if shape is None:
+            raise tflite.ExportError("--quantize int8 needs a fixed --size")
+        calibration = tflite.calibration_samples(
+            list(_read_photos(calibration_dir).values()), shape, calibration_samples)
+    elif int8_io or int8_strict:
+        raise tflite.ExportError("--int8_io and --int8_strict go with --quantize int8")
+    eval_photos = _read_photos(eval_dir or calibration_dir) if (eval_dir or calibration_dir) else {}
+
+    generator = load_generator(weights)
+    model = tflite.convert(generator, quantize, shape, calibration, int8_io, int8_strict)
+    metadata = {
+        "format": "anime-tf generator", "version": __version__, "source_weights": str(weights),
+        "style": _style_name(weights), "quantization": quantize + ("-strict" if int8_strict else ""),
+        "input_size": list(shape) if shape else None, "input_layout": "NHWC RGB",
+        "input_range": [-1.0, 1.0], "output_range": [-1.0, 1.0],
+        "io_dtype": "int8" if int8_io else "float32",
+    }
+    with atomic_path(output, overwrite=overwrite) as tmp:
+        tmp.write_bytes(model)
+    _write_json(sidecars[0], metadata, overwrite)
+    report = build_report(output, metadata, generator, eval_photos, threads or os.cpu_count(),
+                          latency_runs)
+    report["eval_photos"] = str(eval_dir or calibration_dir or "")
+    _write_json(sidecars[1], report, overwrite)
+    return report
+
+
+def _read_photos(directory):
+    """{file name: uint8 RGB array} for the images in a folder; bad files are skipped with a warning."""
+    import numpy as np
+
+    from anime_tf.export.tflite import ExportError
+    from anime_tf.imageio import ImageError, find_images, load_image, split_alpha
+
+    if not Path(directory).is_dir():
+        raise ExportError(f"{directory}: no such folder")
+    pairs, _ = find_images([str(directory)])
+    photos = {}
+    for path, _ in pairs:
+        try:
+            photos[path.name] = np.asarray(split_alpha(load_image(path))[0])
+        except ImageError as err:
+            print(f"warning: skipped {err}", file=sys.stderr)
+    if not photos:
+        raise ExportError(f"{directory}: no readable images")
+    return photos
+
+
+def _style_name(weights):
+    from anime_tf import config
+
+    name = Path(str(weights)).name.lower()
+    return next((style for style in config.STYLES if style in name), "custom")
+
+
+def _write_json(path, data, overwrite):
+    from anime_tf.files import atomic_path
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from anime_tf.download import DownloadError
+    from anime_tf.export.report import format_report
+    from anime_tf.export.tflite import ExportError
+    from anime_tf.files import OutputExistsError
+    from anime_tf.weights import WeightsError
+
+    try:
+        report = export(FLAGS.weights, FLAGS.output, FLAGS.quantize, FLAGS.size, FLAGS.calibration_dir,
+                        FLAGS.calibration_samples, FLAGS.int8_io, FLAGS.int8_strict, FLAGS.overwrite,
+                        FLAGS.eval_dir, FLAGS.threads, FLAGS.latency_runs)
+    except (ExportError, WeightsError, FileNotFoundError, DownloadError, OutputExistsError) as err:
+        print(f"export: error: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 0
+
+
+def run(argv=None):
+    """Entry point for export_tflite.py and `anime-tf export`; exits with main's code."""
+    argv = list(sys.argv if argv is None else argv)
+    if any(arg in ("-h", "--help", "-?", "--helpshort") for arg in argv[1:]):
+        # absl's --help lists only the flags of __main__, which is a wrapper for console scripts.
+        print(__doc__)
+        print(FLAGS.module_help(sys.modules[__name__]))
+        sys.exit(0)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app.run(main, argv=argv)

@@ -1,0 +1,69 @@
+"""What an export is worth: file size, fidelity to the float Keras model, latency through LiteRT."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from anime_tf.edge.runner import EdgeModel
+from anime_tf.imageio import from_model_range, to_model_range
+
+
+MAX_PSNR = 100.0  # reported for identical images (keeps the JSON report finite)
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return MAX_PSNR if mse == 0 else min(MAX_PSNR, float(10 * np.log10(255.0 ** 2 / mse)))
+
+
+def ssim(a, b):
+    return float(tf.image.ssim(tf.constant(a[None]), tf.constant(b[None]), max_val=255)[0])
+
+
+def fidelity(model_path, generator, images, size, threads=None):
+    """PSNR and SSIM of the model's output against the Keras generator's, per named image.
+
+    `images`: {name: uint8 RGB array}; each is resized (bicubic) to `size`.
+    """
+    model = EdgeModel(model_path, threads=threads)
+    height, width = size
+    rows = []
+    for name, rgb in images.items():
+        x = to_model_range(np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BICUBIC)))
+        expected = from_model_range(generator(x))
+        got = from_model_range(model(x))
+        rows.append({"image": name, "psnr": psnr(got, expected), "ssim": ssim(got, expected)})
+    return rows
+
+
+def build_report(model_path, metadata, generator, images, threads, latency_runs):
+    size = tuple(metadata["input_size"]) if metadata["input_size"] else (256, 256)
+    report = {"model": str(model_path), "bytes": Path(model_path).stat().st_size, **metadata,
+              "threads": threads}
+    if images:
+        rows = fidelity(model_path, generator, images, size, threads)
+        report["fidelity"] = rows
+        report["psnr_mean"] = statistics.fmean(r["psnr"] for r in rows)
+        report["psnr_min"] = min(r["psnr"] for r in rows)
+        report["ssim_mean"] = statistics.fmean(r["ssim"] for r in rows)
+    report["latency_ms"] = EdgeModel(model_path, threads=threads).benchmark(latency_runs, size=size)
+    report["latency_size"] = list(size)
+    return report
+
+
+def format_report(report):
+    lines = [f"{report['model']}: {report['bytes'] / 1e6:.2f} MB, {report['quantization']}, "
+             f"input {report['latency_size'][1]}x{report['latency_size'][0]}"]
+    for row in report.get("fidelity", []):
+        lines.append(f"  {row['image']:<28} PSNR {row['psnr']:6.2f} dB  SSIM {row['ssim']:.4f}")
+    if "fidelity" in report:
+        lines.append(f"  {'mean':<28} PSNR {report['psnr_mean']:6.2f} dB  SSIM {report['ssim_mean']:.4f}"
+                     f"  (min PSNR {report['psnr_min']:.2f} dB; against the float Keras model)")
+    else:
+        lines.append("  fidelity: not measured (give --eval_dir)")
+    lines.append(f"  latency: median {report['latency_ms']:.1f} ms with {report['threads']} threads")
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""Convert a generator to TFLite: float32, float16, dynamic-range or full-integer INT8.
+
+The exported graph is the Keras generator with export-friendly numerics
+(`Generator(one_pass_variance=True)`, whose reflect padding is already plain
+slices), frozen to constants at a fixed input size. For INT8 the layer-norm
+statistics (per-sample scalars) and the last layer norm plus output conv stay
+in float by default: small float islands that cost little time and keep the
+clipped-statistics and 8-bit-resolution errors out of the picture.
+`int8_strict` quantizes everything, for accelerators without float ops.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tqdm import tqdm
+
+from anime_tf.config import QUANTIZATIONS
+from anime_tf.models import Generator
+DEFAULT_CALIBRATION_SAMPLES = 40  # more widens the min/max ranges and loses precision
+# Output tensors kept in float in the default INT8 export (see module doc): every layer
+# norm's statistics, the last layer norm's normalisation and activation, the 1x1 output
+# conv and tanh. Tracing may suffix scopes (E3_1); the tanh output is named Identity.
+FLOAT_ISLANDS = re.compile(r"/(moments|stats)/|/E3(_\d+)?/(norm|LeakyRelu)|/out_layer(_\d+)?/|^Identity")
+
+
+class ExportError(ValueError):
+    """An export that cannot be done as asked; the message says why."""
+
+
+def parse_size(text):
+    """'256' -> (256, 256); '512x384' -> (384, 512) as (height, width); 'dynamic' -> None."""
+    text = str(text).strip().lower()
+    if text == "dynamic":
+        return None
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
+    if not match:
+        raise ExportError(f"bad size {text!r}: use 256, WIDTHxHEIGHT such as 512x384, or dynamic")
+    width = int(match.group(1))
+    height = int(match.group(2) or width)
+    if width < 32 or height < 32 or width % 4 or height % 4:
+        raise ExportError(f"bad size {text!r}: each side must be a multiple of 4 and at least 32")
+    return height, width
+
+
+def export_generator(generator):
+    """A copy of `generator` with export-friendly numerics and the same weights."""
+    clone = Generator(one_pass_variance=True)
+    clone(tf.zeros([1, 32, 32, 3]))
+    clone.set_weights(generator.get_weights())
+    return clone
+
+
+def frozen_function(generator, size):
+    """The generator as a frozen concrete function (INT8 calibration needs constants)."""
+    height, width = size if size else (None, None)
+    spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="image")
+    model = export_generator(generator)
+    concrete = tf.function(lambda image: model(image)).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(concrete)
+
+
+def convert(generator, quantize="float32", size=(256, 256), calibration=None, int8_io=False,
+            int8_strict=False):
+    """TFLite model bytes. `calibration`: arrays (1xHxWx3 in [-1, 1]) for INT8."""
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if (int8_io or int8_strict) and quantize != "int8":
+        raise ExportError("--int8_io and --int8_strict go with --quantize int8")
+    if quantize == "int8" and not calibration:
+        raise ExportError("--quantize int8 needs calibration images (--calibration_dir)")
+    if quantize == "int8" and size is None:
+        raise ExportError("--quantize int8 needs a fixed --size")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(generator, size)])
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        return _convert_int8(converter, calibration, int8_io, int8_strict)
+    return converter.convert()
+
+
+def _convert_int8(converter, calibration, int8_io, int8_strict):
+    float_model = None if int8_strict else converter.convert()  # names the tensors, cheaply
+    def representative_dataset():
+        for sample in tqdm(calibration, desc="calibrate", unit="img", leave=False):
+            yield [sample]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    if int8_strict:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        return converter.convert()
+    float_nodes = [name for name in _tensor_names(float_model) if FLOAT_ISLANDS.search(name)]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=float_nodes, fully_quantize=int8_io))
+    return debugger.get_nondebug_quantized_model()
+
+
+def _tensor_names(model):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [t["name"] for t in Interpreter(model_content=model).get_tensor_details()]
+
+
+def calibration_samples(images, size, count=DEFAULT_CALIBRATION_SAMPLES, seed=0):
+    """`count` model inputs of `size` from RGB arrays: whole images and random crops, flipped.
+
+    Few photos still give varied statistics this way; the whole-image views
+    come first so that even a short run sees every photo.
+    """
+    if not images:
+        raise ExportError("no calibration images")
+    height, width = size
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(count):
+        image = images[i % len(images)]
+        if i >= len(images):
+            image = _random_crop(image, width / height, rng)
+            if rng.random() < 0.5:
+                image = image[:, ::-1]
+        resized = tf.image.resize(image[None].astype(np.float32), (height, width), method="area",
+                                  antialias=True)
+        samples.append((resized.numpy() / 127.5 - 1.0).astype(np.float32))
+    return samples
+
+
+def _random_crop(image, aspect, rng):
+    h, w = image.shape[:2]
+    scale = rng.uniform(0.4, 1.0)
+    crop_h = int(min(h, w / aspect) * scale)
+    crop_w = int(crop_h * aspect)
+    top, left = rng.integers(0, h - crop_h + 1), rng.integers(0, w - crop_w + 1)
+    return image[top:top + crop_h, left:left + crop_w]

@@ -1,0 +1,81 @@
+"""The edge runner: LiteRT, NumPy and Pillow only, on the reference model and our exports."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from anime_tf.edge import EdgeModel, EdgeStylizer
+from anime_tf.edge.cli import main
+
+NO_TENSORFLOW = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class NoTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras"):
+                raise ImportError(f"{name} is not installed (blocked for this test)")
+
+    sys.meta_path.insert(0, NoTensorFlow())
+    from anime_tf.edge.cli import main
+    code = main(sys.argv[1:])
+    assert "tensorflow" not in sys.modules
+    sys.exit(code)
+""")
+
+
+def test_runs_without_tensorflow(hayao_tflite, shared_images, tmp_path):
+    photo = shared_images / "photos" / "street_3.jpg"
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, "--model", str(hayao_tflite), str(photo),
+                             "-o", str(tmp_path), "--threads", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    out = Image.open(tmp_path / "street_3.png")
+    source = Image.open(photo)
+    assert max(out.size) == 256 and abs(out.width / out.height - source.width / source.height) < 0.02
+    pixels = np.asarray(out).astype(float)
+    assert pixels.std() > 20
+
+
+def test_fit_tile_and_batch_handling(hayao_tflite, shared_images, tmp_path, capsys):
+    model = EdgeModel(hayao_tflite, threads=2)
+    assert model.fixed_size == (256, 256)
+    photo = Image.open(shared_images / "photos" / "scene_44.jpg")
+    photo.thumbnail((400, 400))
+    fitted = EdgeStylizer(model).stylize(photo)
+    assert max(fitted.size) == 256
+    tiled = EdgeStylizer(model, tile=True).stylize(photo)
+    assert tiled.size == photo.size
+    small = EdgeStylizer(model, tile=True).stylize(photo.resize((100, 60)))
+    assert small.size == (100, 60)
+    (tmp_path / "in").mkdir()
+    photo.save(tmp_path / "in" / "good.jpg")
+    (tmp_path / "in" / "bad.jpg").write_bytes(b"not a jpeg")
+    code = main(["--model", str(hayao_tflite), str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--benchmark", "2"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
+    assert "bad.jpg: not an image" in captured.err
+    assert "median" in captured.out and "ms over 2 runs" in captured.out
+
+
+def test_dynamic_model_keeps_full_size(hayao_generator, shared_images, tmp_path):
+    from anime_tf.export import tflite
+
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(tflite.convert(hayao_generator, "float32", None))
+    photo = Image.open(shared_images / "faces" / "portrait_1.jpg")
+    photo.thumbnail((150, 150))
+    out = EdgeStylizer(EdgeModel(path)).stylize(photo.convert("RGBA"))
+    assert out.size == photo.size and out.mode == "RGBA"
+
+
+def test_unusable_model_and_no_inputs_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\0" * 100)
+    assert main(["--model", str(bad), "--benchmark", "1"]) == 2
+    assert "not a readable TFLite model" in capsys.readouterr().err
+    assert main(["--model", str(bad)]) == 2
+    assert "give INPUT images" in capsys.readouterr().err
