@@ -8,6 +8,9 @@ exporting; `gpu` is the same with the CUDA build of TensorFlow.
 from setuptools import find_packages, setup
 
 TENSORFLOW = "2.21.*"
+# absl for the train/export entry points, OpenCV (the build MediaPipe also uses) for edge
+# smoothing, TensorBoard for tf.summary and for looking at runs.
+TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
 
 setup(
     name="anime-tf",
@@ -24,8 +27,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "tf": [f"tensorflow-cpu=={TENSORFLOW}", "absl-py>=2.0"],
-        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", "absl-py>=2.0"],
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING],
         "test": ["pytest>=8"],
     },
     entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main",

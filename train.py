@@ -1,17 +1,82 @@
-"""Train an AnimeGANv2 style (not implemented yet: see the training issue).
+r"""Train an AnimeGANv2 style: init phase (content only), then the adversarial phase.
 
-Kept as an absl entry point so the command exists and says so honestly.
+    anime-tf prepare-style path/to/anime_frames --out data/Hayao
+    python train.py --photo_dir data/train_photo --style_dir data/Hayao --preset hayao \
+        --model_dir runs/hayao
+    python train.py ... --model_dir runs/hayao     # again: resumes where it stopped
+    tensorboard --logdir runs/hayao
+
+Flags left unset take the preset's values (the official schedule and loss
+weights). Exit codes: 0 done, 2 bad arguments or data, 3 a loss diverged (the
+last good checkpoint is kept).
 """
+import os
 import sys
 
-from absl import app
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("photo_dir", None, "Folder of photos (the content domain).")
+flags.DEFINE_string("style_dir", None, "Style folder with style/ and smooth/ (anime-tf prepare-style).")
+flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, logs, generator.weights.h5.")
+flags.DEFINE_enum("preset", "hayao", ["hayao", "paprika", "shinkai"], "Official loss weights and schedule.")
+flags.DEFINE_string("init_from", None, "Generator weights to start from (fine-tuning): any source "
+                    "anime-tf loads (.weights.h5, .tflite, checkpoint folder, style name).")
+flags.DEFINE_integer("image_size", None, "Training crop size (preset: 256).")
+flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (preset: 12).")
+flags.DEFINE_integer("init_epochs", None, "Epochs of the init phase (preset: 10).")
+flags.DEFINE_integer("epochs", None, "Epochs in all, init epochs included (preset: 101).")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: photos // batch size).")
+flags.DEFINE_integer("save_every_steps", None, "Checkpoint and export the generator every N steps (500).")
+flags.DEFINE_integer("sample_every_steps", None, "TensorBoard sample grid every N steps (500).")
+flags.DEFINE_string("vgg_weights", None, "VGG19 weights: imagenet (downloaded by Keras and cached), a "
+                    "path to vgg19 notop weights, or none (random; tests and offline smoke runs).")
+flags.DEFINE_float("init_lr", None, "Init-phase learning rate (2e-4).")
+flags.DEFINE_float("g_lr", None, "Generator learning rate (2e-5).")
+flags.DEFINE_float("d_lr", None, "Discriminator learning rate (4e-5).")
+flags.DEFINE_float("content_weight", None, "Content loss weight (preset).")
+flags.DEFINE_float("style_weight", None, "Style loss weight (preset).")
+flags.DEFINE_float("color_weight", None, "Colour loss weight (preset).")
+flags.DEFINE_float("tv_weight", None, "Total variation weight (preset).")
+flags.DEFINE_float("g_adv_weight", None, "Generator adversarial weight (300).")
+flags.DEFINE_float("d_adv_weight", None, "Discriminator adversarial weight (300).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
+                  "tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
+flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs).")
+flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm.")
+flags.DEFINE_integer("seed", 0, "Seed for data order and augmentation.")
+flags.mark_flags_as_required(["photo_dir", "style_dir", "model_dir"])
+
+OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
+               "save_every_steps", "sample_every_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
+               "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
+               "d_adv_weight", "clip_norm"]
 
 
 def main(argv):
-    del argv
-    print("train.py: training is not implemented yet in this version of anime-tf.", file=sys.stderr)
-    return 2
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from anime_tf.data import DataError
+    from anime_tf.train.config import TrainConfig
+    from anime_tf.train.loop import Trainer, TrainingDiverged
+    from anime_tf.weights import WeightsError
+
+    config = TrainConfig.from_preset(
+        FLAGS.preset, photo_dir=FLAGS.photo_dir, style_dir=FLAGS.style_dir, model_dir=FLAGS.model_dir,
+        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
+        **{name: FLAGS[name].value for name in OVERRIDABLE})
+    try:
+        step = Trainer(config).fit()
+    except (DataError, WeightsError, FileNotFoundError, ValueError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"train.py: {err}", file=sys.stderr)
+        return 3
+    print(f"done at step {step}; generator weights in {os.path.join(config.model_dir, 'generator.weights.h5')}")
+    return 0
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app.run(main)

@@ -31,6 +31,7 @@ def build_parser():
     _add_stylize(commands)
     _add_import_weights(commands)
     _add_export(commands)
+    _add_prepare_style(commands)
     return parser
 
 
@@ -68,6 +69,30 @@ def _add_export(commands):
         "export", help="export weights to TFLite (the flags of export_tflite.py)", add_help=False,
         description="Export to TFLite; `anime-tf export --help` lists the flags.")
     p.set_defaults(run=lambda args: run_export([]))
+
+
+def _add_prepare_style(commands):
+    p = commands.add_parser(
+        "prepare-style", help="prepare anime frames for training (style/ and smooth/)",
+        description="Scale anime frames to the training size and write edge-smoothed copies.")
+    p.add_argument("source", help="folder of anime frames")
+    p.add_argument("--out", required=True, type=Path, help="style folder to write, e.g. data/Hayao")
+    p.add_argument("--size", type=batch.positive_int, default=256,
+                   help="shorter side of the prepared frames (default: %(default)s)")
+    p.add_argument("--recursive", action="store_true", help="also read subfolders")
+    p.add_argument("--overwrite", action="store_true", help="redo frames already prepared")
+    p.set_defaults(run=run_prepare_style)
+
+
+def run_prepare_style(args):
+    from anime_tf.train.prepare import prepare_style
+
+    written, failed = prepare_style(args.source, args.out, args.size, args.overwrite, args.recursive)
+    print(f"prepared {written} frames in {args.out}" + (f"; {failed} failed" if failed else ""),
+          file=sys.stderr)
+    if written == 0 and failed:
+        return EXIT_UNUSABLE
+    return batch.EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def run_export(flags):

@@ -1,0 +1,93 @@
+"""The AnimeGANv2 losses, as `tools/ops.py` and `AnimeGANv2.py` of the official code.
+
+Every function returns one value per example (shape [batch]), so that a
+distributed step can average over the global batch with
+`tf.nn.compute_average_loss`. Images are in [-1, 1].
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+VGG_LAYER = "block4_conv4"  # conv4_4, taken before its ReLU
+
+
+def _per_example_mean(x):
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+class VGGFeatures(keras.Model):
+    """VGG19 conv4_4 before the ReLU, with the official preprocessing.
+
+    Input [-1, 1] RGB becomes [0, 255] BGR minus the ImageNet means (Keras'
+    "caffe" preprocessing). `weights`: "imagenet" (Keras downloads and caches
+    them), a path to a VGG19 notop weights file, or None for random weights
+    (tests and offline smoke runs).
+    """
+
+    def __init__(self, weights="imagenet", **kwargs):
+        super().__init__(**kwargs)
+        vgg = keras.applications.VGG19(include_top=False, weights=weights)
+        vgg.trainable = False
+        conv4_4 = vgg.get_layer(VGG_LAYER)
+        self.trunk = keras.Model(vgg.input, conv4_4.input)
+        self.conv4_4 = conv4_4
+
+    def call(self, images):
+        x = keras.applications.vgg19.preprocess_input((images + 1.0) * 127.5)
+        x = self.trunk(x)
+        return tf.nn.bias_add(tf.nn.conv2d(x, self.conv4_4.kernel, 1, "SAME"), self.conv4_4.bias)
+
+
+def gram(features):
+    """Gram matrices normalised by H*W*C, per example."""
+    shape = tf.shape(features)
+    flat = tf.reshape(features, [shape[0], -1, shape[3]])
+    size = tf.cast(shape[1] * shape[2] * shape[3], features.dtype)
+    return tf.matmul(flat, flat, transpose_a=True) / size
+
+
+def content_loss(photo_features, fake_features):
+    """L1 between VGG features of the photo and of the generated image."""
+    return _per_example_mean(tf.abs(photo_features - fake_features))
+
+
+def style_loss(anime_gray_features, fake_features):
+    """L1 between Gram matrices of grayscale anime and generated VGG features."""
+    return _per_example_mean(tf.abs(gram(anime_gray_features) - gram(fake_features)))
+
+
+def color_loss(photo, fake):
+    """Photo against generated in YUV: L1 on Y, Huber (delta 1) on U and V."""
+    photo_yuv = tf.image.rgb_to_yuv((photo + 1.0) / 2.0)
+    fake_yuv = tf.image.rgb_to_yuv((fake + 1.0) / 2.0)
+    difference = photo_yuv - fake_yuv
+    y = _per_example_mean(tf.abs(difference[..., 0]))
+    absolute = tf.abs(difference[..., 1:])
+    huber = tf.where(absolute <= 1.0, 0.5 * tf.square(difference[..., 1:]), absolute - 0.5)
+    return y + 2.0 * _per_example_mean(huber)
+
+
+def total_variation_loss(images):
+    """Squared neighbour differences, each direction divided by its number of elements.
+
+    As the official code: `tf.nn.l2_loss` (half the sum of squares) over the size.
+    """
+    dh = images[:, :-1] - images[:, 1:]
+    dw = images[:, :, :-1] - images[:, :, 1:]
+    return 0.5 * (_per_example_mean(tf.square(dh)) + _per_example_mean(tf.square(dw)))
+
+
+def generator_adversarial_loss(fake_logits):
+    """LSGAN: the generator wants its images judged real (1)."""
+    return _per_example_mean(tf.square(fake_logits - 1.0))
+
+
+def discriminator_loss(real, fake, gray, smooth, weights):
+    """LSGAN with the four official terms: real anime 1; generated, gray and smoothed gray 0.
+
+    `weights`: (real, fake, gray, smooth), e.g. (1.2, 1.2, 1.2, 0.8) for Hayao.
+    """
+    w_real, w_fake, w_gray, w_smooth = weights
+    return (w_real * _per_example_mean(tf.square(real - 1.0)) + w_fake * _per_example_mean(tf.square(fake))
+            + w_gray * _per_example_mean(tf.square(gray)) + w_smooth * _per_example_mean(tf.square(smooth)))

@@ -1,0 +1,56 @@
+"""Training configuration: one dataclass, and the official per-style presets."""
+from __future__ import annotations
+
+import dataclasses
+
+# Loss weights of the official code (main.py comments, tools/ops.py for the D terms).
+PRESETS = {
+    "hayao": {"content_weight": 1.5, "style_weight": 2.5, "color_weight": 15.0, "tv_weight": 1.0,
+              "d_weights": (1.2, 1.2, 1.2, 0.8)},
+    "paprika": {"content_weight": 2.0, "style_weight": 0.6, "color_weight": 50.0, "tv_weight": 0.1,
+                "d_weights": (1.0, 1.0, 1.0, 0.005)},
+    "shinkai": {"content_weight": 1.2, "style_weight": 2.0, "color_weight": 10.0, "tv_weight": 1.0,
+                "d_weights": (1.7, 1.7, 1.7, 1.0)},
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run needs; defaults are the official schedule (Hayao weights)."""
+
+    photo_dir: str
+    style_dir: str  # holds style/ and smooth/ (see `anime-tf prepare-style`)
+    model_dir: str
+    preset: str = "hayao"
+    image_size: int = 256
+    batch_size: int = 12  # global batch, split across replicas
+    init_epochs: int = 10  # generator only, content loss
+    epochs: int = 101  # in all, the init epochs included (as the official code counts)
+    steps_per_epoch: int | None = None  # default: photos // batch size
+    init_lr: float = 2e-4
+    g_lr: float = 2e-5
+    d_lr: float = 4e-5
+    g_adv_weight: float = 300.0
+    d_adv_weight: float = 300.0
+    content_weight: float = 1.5
+    style_weight: float = 2.5
+    color_weight: float = 15.0
+    tv_weight: float = 1.0
+    d_weights: tuple = (1.2, 1.2, 1.2, 0.8)
+    save_every_steps: int = 500
+    sample_every_steps: int = 500
+    log_every_steps: int = 10
+    vgg_weights: str | None = "imagenet"  # a path, or None for random weights (tests)
+    init_from: str | None = None  # generator weights to start from (fine-tuning)
+    strategy: str = "default"  # default, mirrored, multiworker
+    mixed_precision: bool = False
+    clip_norm: float | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, preset="hayao", **overrides):
+        """The preset's weights, then every explicit override (None means: keep the preset's)."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(preset=preset, **values)

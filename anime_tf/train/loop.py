@@ -1,0 +1,205 @@
+"""The AnimeGANv2 training loop: init phase, then adversarial phase, under a tf.distribute strategy.
+
+Each step is a `tf.function` run on every replica; per-example losses are
+averaged over the global batch, so one step on N replicas equals one step on
+one device with the same global batch. Checkpoints (generator, discriminator,
+optimizers, step) are written every `save_every_steps` and at the end; the
+step is also the data position (see `anime_tf.data`), so a killed run resumes
+with the batches it would have seen. Each save also exports the generator as
+`generator.weights.h5`, which `anime-tf stylize --weights RUN_DIR` loads.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from anime_tf import data, losses
+from anime_tf.models import Discriminator, Generator
+from anime_tf.weights import GENERATOR_WEIGHTS_FILE, load_generator, save_generator
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_strategy(name):
+    """default (one device), mirrored (all local GPUs), multiworker (from TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
+
+
+def _adam(learning_rate, clip_norm, mixed_precision):
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, global_clipnorm=clip_norm)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed_precision else optimizer
+
+
+def _grayscale(images):
+    return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
+
+
+class Trainer:
+    """Builds models, optimizers and checkpoints for a `TrainConfig`, and runs the schedule."""
+
+    def __init__(self, config, strategy=None):
+        self.config = config
+        self.model_dir = Path(config.model_dir)
+        self.strategy = strategy or make_strategy(config.strategy)
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        vgg_weights = None if config.vgg_weights in (None, "none") else config.vgg_weights
+        with self.strategy.scope():
+            self.generator = Generator()
+            self.generator(tf.zeros([1, 32, 32, 3]))
+            self.discriminator = Discriminator()
+            self.discriminator(tf.zeros([1, 32, 32, 3]))
+            self.vgg = losses.VGGFeatures(weights=vgg_weights)
+            self.init_optimizer = _adam(config.init_lr, config.clip_norm, config.mixed_precision)
+            self.g_optimizer = _adam(config.g_lr, config.clip_norm, config.mixed_precision)
+            self.d_optimizer = _adam(config.d_lr, config.clip_norm, config.mixed_precision)
+            for optimizer, model in ((self.init_optimizer, self.generator), (self.g_optimizer, self.generator),
+                                     (self.d_optimizer, self.discriminator)):
+                optimizer.build(model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator, discriminator=self.discriminator, init_optimizer=self.init_optimizer,
+            g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints", max_to_keep=3)
+        self._init_step = tf.function(self._distributed(self._init_replica_step))
+        self._gan_step = tf.function(self._distributed(self._gan_replica_step))
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _apply(self, optimizer, tape, loss, variables):
+        scaled = optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+        optimizer.apply(tape.gradient(scaled, variables), variables)
+
+    def _init_replica_step(self, photo, anime, smooth):
+        del anime, smooth  # the init phase learns to reconstruct content only
+        c = self.config
+        with tf.GradientTape() as tape:
+            fake = self.generator(photo, training=True)
+            content = self._average(losses.content_loss(self.vgg(photo), self.vgg(fake)))
+            loss = c.content_weight * content
+        self._apply(self.init_optimizer, tape, loss, self.generator.trainable_variables)
+        return {"init/content": content, "init/total": loss}
+
+    def _gan_replica_step(self, photo, anime, smooth):
+        c = self.config
+        anime_gray = _grayscale(anime)
+        with tf.GradientTape() as tape:  # discriminator first, as the official loop
+            fake = self.generator(photo, training=True)
+            d_loss = c.d_adv_weight * self._average(losses.discriminator_loss(
+                self.discriminator(anime, training=True), self.discriminator(fake, training=True),
+                self.discriminator(anime_gray, training=True), self.discriminator(smooth, training=True),
+                c.d_weights))
+        self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
+        with tf.GradientTape() as tape:
+            fake = self.generator(photo, training=True)
+            fake_features = self.vgg(fake)
+            adversarial = self._average(losses.generator_adversarial_loss(self.discriminator(fake)))
+            content = self._average(losses.content_loss(self.vgg(photo), fake_features))
+            style = self._average(losses.style_loss(self.vgg(anime_gray), fake_features))
+            color = self._average(losses.color_loss(photo, fake))
+            tv = self._average(losses.total_variation_loss(fake))
+            g_loss = (c.g_adv_weight * adversarial + c.content_weight * content + c.style_weight * style
+                      + c.color_weight * color + c.tv_weight * tv)
+        self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
+        return {"g/adversarial": adversarial, "g/content": content, "g/style": style, "g/color": color,
+                "g/tv": tv, "g/total": g_loss, "d/total": d_loss}
+
+    def _distributed(self, replica_step):
+        def step(batch):
+            per_replica = self.strategy.run(replica_step, args=batch)
+            return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                    for name, value in per_replica.items()}
+        return step
+
+    def init_step(self, batch):
+        return self._init_step(batch)
+
+    def gan_step(self, batch):
+        return self._gan_step(batch)
+
+    # --- the run -----------------------------------------------------------------------
+
+    def restore(self):
+        """Resume from the last checkpoint, or start (from --init_from if given); returns the step."""
+        latest = self.manager.restore_or_initialize()
+        if latest:
+            print(f"resuming from {latest} at step {int(self.step.numpy())}", file=sys.stderr)
+        elif self.config.init_from:
+            self.generator.set_weights(load_generator(self.config.init_from).get_weights())
+            print(f"starting from the generator weights {self.config.init_from}", file=sys.stderr)
+        return int(self.step.numpy())
+
+    def save(self):
+        path = self.manager.save(checkpoint_number=self.step)
+        save_generator(self.generator, self.model_dir / GENERATOR_WEIGHTS_FILE, overwrite=True)
+        return path
+
+    def fit(self):
+        """Run the schedule from wherever the checkpoints say; returns the final step."""
+        c = self.config
+        photos = data.list_images(c.photo_dir, "photo")
+        style = data.list_images(Path(c.style_dir) / "style", "style")
+        smooth = data.list_images(Path(c.style_dir) / "smooth", "smoothed style")
+        steps_per_epoch = c.steps_per_epoch or max(1, len(photos) // c.batch_size)
+        init_steps, total_steps = c.init_epochs * steps_per_epoch, c.epochs * steps_per_epoch
+        start = self.restore()
+        if start >= total_steps:
+            print(f"nothing to do: the run is at step {start} of {total_steps}", file=sys.stderr)
+            return start
+        dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start)
+        batches = iter(self.strategy.experimental_distribute_dataset(dataset))
+        writer = tf.summary.create_file_writer(str(self.model_dir / "logs"))
+        samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
+        bar = tqdm(total=total_steps, initial=start, desc="train", unit="step", file=sys.stderr)
+        last_save, tick = start, time.perf_counter()
+        for step in range(start, total_steps):
+            phase_step = self.init_step if step < init_steps else self.gan_step
+            values = {k: float(v) for k, v in phase_step(next(batches)).items()}
+            bad = [name for name, value in values.items() if not math.isfinite(value)]
+            if bad:
+                bar.close()
+                raise TrainingDiverged(
+                    f"{', '.join(bad)} became {values[bad[0]]} at step {step + 1}; stopped. The last good "
+                    f"checkpoint (step {last_save}) is kept in {self.manager.directory}")
+            self.step.assign_add(1)
+            done = step + 1
+            now = time.perf_counter()
+            bar.set_postfix(**{k.split("/")[-1] if "total" not in k else k.split("/")[0]: f"{v:.3g}"
+                               for k, v in values.items()}, img_s=f"{c.batch_size / (now - tick):.1f}")
+            bar.update(1)
+            tick = now
+            with writer.as_default(step=done):
+                if done % c.log_every_steps == 0 or done == total_steps:
+                    for name, value in values.items():
+                        tf.summary.scalar(name, value)
+                if done % c.sample_every_steps == 0 or done == total_steps:
+                    tf.summary.image("photo | generated", self._sample_grid(samples), max_outputs=1)
+            if done % c.save_every_steps == 0 or done == total_steps:
+                self.save()
+                last_save = done
+        bar.close()
+        writer.flush()
+        return total_steps
+
+    def _sample_grid(self, photos):
+        fake = self.generator(photos, training=False)
+        grid = tf.concat([tf.concat(tf.unstack(photos), axis=1), tf.concat(tf.unstack(fake), axis=1)], axis=0)
+        return ((grid + 1.0) / 2.0)[None]

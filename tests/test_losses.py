@@ -1,0 +1,84 @@
+"""Losses and the discriminator against their official definitions."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from anime_tf import losses
+from anime_tf.models import Discriminator
+
+
+def images(*shape, seed=0):
+    return tf.constant(np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return losses.VGGFeatures(weights=None)  # random weights: tests never download
+
+
+def test_losses_vanish_for_identical_images_and_grow_with_difference(vgg):
+    photo = images(2, 64, 64, 3)
+    features = vgg(photo)
+    assert features.shape == (2, 8, 8, 512)  # conv4_4 at 1/8
+    for value in (losses.content_loss(features, features), losses.style_loss(features, features),
+                  losses.color_loss(photo, photo)):
+        np.testing.assert_allclose(value.numpy(), [0.0, 0.0], atol=1e-6)
+    near, far = photo + 0.05, -photo
+    assert np.all(losses.color_loss(photo, far).numpy() > losses.color_loss(photo, near).numpy())
+    assert np.all(losses.content_loss(features, vgg(far)).numpy() > losses.content_loss(features, vgg(near)).numpy())
+
+
+def test_vgg_preprocessing_and_pre_relu_output(vgg):
+    x = images(1, 32, 32, 3)
+    caffe = (x + 1.0) * 127.5
+    caffe = tf.reverse(caffe, axis=[-1]) - tf.constant([103.939, 116.779, 123.68])
+    trunk = vgg.trunk(caffe)
+    expected = tf.nn.conv2d(trunk, vgg.conv4_4.kernel, 1, "SAME") + vgg.conv4_4.bias
+    np.testing.assert_allclose(vgg(x).numpy(), expected.numpy(), rtol=1e-4, atol=1e-3)
+    assert vgg(x).numpy().min() < 0  # before the ReLU
+
+
+def test_gram_is_normalised_by_h_w_c():
+    x = tf.ones([1, 2, 3, 4])
+    np.testing.assert_allclose(losses.gram(x).numpy(), np.full((1, 4, 4), 6 / 24))
+
+
+def test_total_variation_matches_the_official_formula():
+    x = images(1, 5, 6, 3).numpy()
+    dh, dw = x[:, :-1] - x[:, 1:], x[:, :, :-1] - x[:, :, 1:]
+    official = (dh ** 2).sum() / 2 / dh.size + (dw ** 2).sum() / 2 / dw.size
+    np.testing.assert_allclose(losses.total_variation_loss(tf.constant(x)).numpy(), [official], rtol=1e-5)
+
+
+def test_color_loss_is_l1_on_y_and_huber_on_u_v():
+    photo = tf.fill([1, 4, 4, 3], -1.0)  # black
+    fake = tf.fill([1, 4, 4, 3], 1.0)  # white: Y differs by 1, U and V by 0
+    np.testing.assert_allclose(losses.color_loss(photo, fake).numpy(), [1.0], atol=1e-5)
+    red, blue = tf.constant([[[[1.0, -1.0, -1.0]]]]), tf.constant([[[[-1.0, -1.0, 1.0]]]])
+    yuv = tf.image.rgb_to_yuv((tf.concat([red, blue], 0) + 1) / 2).numpy()[:, 0, 0]
+    d = np.abs(yuv[0] - yuv[1])
+    expected = d[0] + 0.5 * d[1] ** 2 + 0.5 * d[2] ** 2  # |dU|, |dV| < 1: quadratic Huber
+    np.testing.assert_allclose(losses.color_loss(red, blue).numpy(), [expected], rtol=1e-5)
+
+
+def test_lsgan_terms_and_their_weights():
+    ones, zeros = tf.ones([2, 4, 4, 1]), tf.zeros([2, 4, 4, 1])
+    np.testing.assert_allclose(losses.discriminator_loss(ones, zeros, zeros, zeros, (1.2, 1.2, 1.2, 0.8)), [0, 0])
+    np.testing.assert_allclose(losses.discriminator_loss(zeros, ones, ones, ones, (1.2, 1.2, 1.2, 0.8)),
+                               [1.2 + 1.2 + 1.2 + 0.8] * 2, rtol=1e-6)
+    np.testing.assert_allclose(losses.generator_adversarial_loss(zeros), [1.0, 1.0])
+
+
+def test_discriminator_patches_and_spectral_norm():
+    keras.utils.set_random_seed(0)
+    d = Discriminator()
+    x = images(2, 64, 48, 3)
+    assert d(x).shape == (2, 16, 12, 1)
+    for _ in range(30):  # power iteration converges: kernels end with spectral norm 1
+        d(x, training=True)
+    convs = [layer.conv for layer in [d.first, *d.downs, *d.convs, d.last, d.logits]]
+    assert len(convs) == 7
+    for sn in convs:
+        kernel = sn.kernel.numpy().reshape(-1, sn.kernel.shape[-1])
+        assert abs(np.linalg.svd(kernel, compute_uv=False)[0] - 1.0) < 0.05

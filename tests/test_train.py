@@ -1,0 +1,214 @@
+"""Training: data, prepare-style, a smoke run through both phases, resume, NaN, SIGKILL, mirrored."""
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import anime_tf
+from anime_tf import data, losses
+from anime_tf.train.config import TrainConfig
+from anime_tf.train.loop import Trainer, TrainingDiverged
+from anime_tf.train.prepare import edge_smooth, prepare_style
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"image_size": 64, "batch_size": 2, "steps_per_epoch": 4, "vgg_weights": "none"}
+
+
+@pytest.fixture(scope="module")
+def train_data(hayao_tflite, shared_images, tmp_path_factory):
+    """Shared photos as photos; the reference model's Hayao outputs of other photos as style frames."""
+    from anime_tf.edge import EdgeModel, EdgeStylizer
+
+    root = tmp_path_factory.mktemp("train_data")
+    photos, frames = root / "photos", root / "frames"
+    photos.mkdir()
+    frames.mkdir()
+    all_photos = sorted((shared_images / "photos").glob("*.jpg"))
+    for path in all_photos[:5]:
+        image = Image.open(path).convert("RGB")
+        image.thumbnail((160, 160))
+        image.save(photos / path.name)
+    reference = EdgeStylizer(EdgeModel(hayao_tflite, threads=2))
+    for path in all_photos[5:10]:
+        reference.stylize(Image.open(path)).save(frames / f"{path.stem}.png")
+    written, failed = prepare_style(frames, root / "Hayao", size=128)
+    assert (written, failed) == (5, 0)
+    return photos, root / "Hayao"
+
+
+def config_for(train_data, model_dir, **overrides):
+    photos, style = train_data
+    return TrainConfig.from_preset("hayao", photo_dir=str(photos), style_dir=str(style),
+                                   model_dir=str(model_dir), **{**SMALL, **overrides})
+
+
+def snapshot(model):
+    return [v.numpy().copy() for v in model.variables]
+
+
+def changed(before, model):
+    return [not np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables)]
+
+
+def test_prepare_style_smooths_only_the_edges(train_data):
+    _, style = train_data
+    for path in sorted((style / "style").iterdir()):
+        frame = np.asarray(Image.open(path))
+        smooth = np.asarray(Image.open(style / "smooth" / path.name))
+        assert min(frame.shape[:2]) == 128
+        np.testing.assert_array_equal(smooth, edge_smooth(frame))
+        moved = np.any(frame != smooth, axis=-1)
+        assert 0.01 < moved.mean() < 0.9
+
+
+def test_data_errors_and_unreadable_files(tmp_path, caplog):
+    with pytest.raises(data.DataError, match="does not exist"):
+        data.list_images(tmp_path / "nope", "photo")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataError, match="holds no readable images"):
+        data.list_images(tmp_path / "empty", "photo")
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "good.png")
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with caplog.at_level(logging.WARNING):
+        assert data.list_images(tmp_path, "photo") == [str(tmp_path / "good.png")]
+    assert "bad.jpg" in caplog.text
+
+
+def test_data_stream_is_deterministic_and_resumable(train_data):
+    photos, style = train_data
+    files = data.list_images(photos), data.list_images(style / "style"), data.list_images(style / "smooth")
+    first = [b for _, b in zip(range(3), data.training_dataset(*files, 64, 2, seed=0))]
+    resumed = next(iter(data.training_dataset(*files, 64, 2, seed=0, start_step=2)))
+    for a, b in zip(first[2], resumed):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    photo, anime, smooth = first[0]
+    assert photo.shape == anime.shape == smooth.shape == (2, 64, 64, 3)
+    assert -1.0 <= photo.numpy().min() and photo.numpy().max() <= 1.0
+    np.testing.assert_array_equal(smooth[..., 0].numpy(), smooth[..., 2].numpy())  # grayscale
+
+
+def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tmp_path):
+    config = config_for(train_data, tmp_path / "run", init_epochs=2, epochs=2, init_lr=1e-3, save_every_steps=4)
+    trainer = Trainer(config)
+    photos = data.list_images(config.photo_dir)
+    fixed = next(iter(data.training_dataset(photos, photos, photos, 64, 2, seed=5)))[0]
+
+    def content():
+        fake = trainer.generator(fixed)
+        return float(tf.reduce_mean(losses.content_loss(trainer.vgg(fixed), trainer.vgg(fake))))
+
+    g0, d0, before = snapshot(trainer.generator), snapshot(trainer.discriminator), content()
+    assert trainer.fit() == 8  # init phase only: 2 epochs of 4 steps
+    after = content()
+    assert after < 0.8 * before, (before, after)
+    assert all(changed(g0, trainer.generator)[i] for i, v in enumerate(trainer.generator.variables) if v.trainable)
+    assert not any(changed(d0, trainer.discriminator)), "the init phase must not touch D"
+    assert int(trainer.g_optimizer.iterations) == int(trainer.d_optimizer.iterations) == 0
+
+    config.epochs = 3  # one adversarial epoch, resumed in a fresh trainer
+    trainer = Trainer(config)
+    assert trainer.restore() == 8
+    g1, d1, init_iterations = snapshot(trainer.generator), snapshot(trainer.discriminator), int(trainer.init_optimizer.iterations)
+    assert trainer.fit() == 12
+    assert all(changed(d1, trainer.discriminator)[i] for i, v in enumerate(trainer.discriminator.variables) if v.trainable)
+    assert any(changed(g1, trainer.generator))
+    assert int(trainer.init_optimizer.iterations) == init_iterations  # the init optimizer rests
+    assert int(trainer.g_optimizer.iterations) == int(trainer.d_optimizer.iterations) == 4
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-12")
+
+    tags = set()
+    for event_file in (tmp_path / "run" / "logs").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"init/content", "g/total", "g/style", "g/color", "g/tv", "d/total", "photo | generated"} <= tags
+
+    photo = Image.open(shared_images / "photos" / "scene_44.jpg")
+    photo.thumbnail((96, 96))
+    result = anime_tf.Stylizer(weights=tmp_path / "run").stylize(photo)
+    assert result.size == photo.size and np.asarray(result).std() > 1
+
+
+def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(train_data, tmp_path):
+    good = config_for(train_data, tmp_path / "run", init_epochs=1, epochs=1, save_every_steps=2)
+    Trainer(good).fit()
+    bad = config_for(train_data, tmp_path / "run", init_epochs=1, epochs=2, content_weight=math.nan)
+    with pytest.raises(TrainingDiverged, match="became nan at step 5.*step 4"):
+        Trainer(bad).fit()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-4")
+
+
+def test_train_py_survives_sigkill_and_resumes(train_data, tmp_path):
+    photos, style = train_data
+    run = tmp_path / "run"
+    args = [sys.executable, str(ROOT / "train.py"), f"--photo_dir={photos}", f"--style_dir={style}",
+            f"--model_dir={run}", "--image_size=64", "--batch_size=2", "--steps_per_epoch=4",
+            "--vgg_weights=none", "--init_epochs=1", "--save_every_steps=2"]
+    process = subprocess.Popen(args + ["--epochs=50"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "checkpoints" / "ckpt-4.index").exists():
+        time.sleep(0.2)
+    time.sleep(1.5)  # kill in the middle of later steps, possibly mid-save
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    assert latest is not None
+    saved_step = int(latest.rsplit("-", 1)[1])
+    assert saved_step >= 4 and saved_step % 2 == 0
+    finish = saved_step + 2
+    result = subprocess.run(args + [f"--epochs={math.ceil(finish / 4)}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming from {latest} at step {saved_step}" in result.stderr
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith(f"ckpt-{math.ceil(finish / 4) * 4}")
+
+
+MIRRORED = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from anime_tf import data
+    from anime_tf.train.config import TrainConfig
+    from anime_tf.train.loop import Trainer
+
+    photos, style, out = sys.argv[1:4]
+    def trainer(strategy, name):
+        return Trainer(TrainConfig.from_preset("hayao", photo_dir=photos, style_dir=style,
+                       model_dir=f"{out}/{name}", image_size=64, batch_size=4, vgg_weights="none"), strategy)
+    one = trainer(tf.distribute.OneDeviceStrategy("/cpu:0"), "one")
+    two = trainer(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), "two")
+    assert two.strategy.num_replicas_in_sync == 2
+    for a, b in ((one.generator, two.generator), (one.discriminator, two.discriminator), (one.vgg, two.vgg)):
+        for source, target in zip(a.variables, b.variables):
+            target.assign(source.numpy())
+    files = [data.list_images(photos), data.list_images(f"{style}/style"), data.list_images(f"{style}/smooth")]
+    batch = next(iter(data.training_dataset(*files, 64, 4)))
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(4)
+    for t in (one, two):
+        step = next(iter(t.strategy.experimental_distribute_dataset(dataset)))
+        t.init_step(step)
+        t.losses = {k: float(v) for k, v in t.gan_step(step).items()}
+    worst = 0.0
+    for a, b in ((one.generator, two.generator), (one.discriminator, two.discriminator)):
+        for x, y in zip(a.variables, b.variables):
+            worst = max(worst, float(np.max(np.abs(x.numpy() - y.numpy()))))
+    print("max weight difference", worst, one.losses["g/total"], two.losses["g/total"])
+    assert worst < 1e-4, worst
+    assert abs(one.losses["g/total"] - two.losses["g/total"]) < 1e-3 * abs(one.losses["g/total"])
+""")
+
+
+def test_two_replicas_step_like_one_device_with_the_same_global_batch(train_data, tmp_path):
+    photos, style = train_data
+    result = subprocess.run([sys.executable, "-c", MIRRORED, str(photos), str(style), str(tmp_path)],
+                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max weight difference" in result.stdout
