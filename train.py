@@ -42,7 +42,8 @@ flags.DEFINE_float("g_adv_weight", None, "Generator adversarial weight (300).")
 flags.DEFINE_float("d_adv_weight", None, "Discriminator adversarial weight (300).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
                   "tf.distribute strategy: one device, all local GPUs, or workers from TF_CONFIG.")
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs).")
+flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 compute (Ampere or newer GPUs, TPUs; "
+                  "layer norms stay float32; no loss scaling needed).")
 flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm.")
 flags.DEFINE_integer("seed", 0, "Seed for data order and augmentation.")
 flags.mark_flags_as_required(["photo_dir", "style_dir", "model_dir"])

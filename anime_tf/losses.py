@@ -36,7 +36,8 @@ class VGGFeatures(keras.Model):
     def call(self, images):
         x = keras.applications.vgg19.preprocess_input((images + 1.0) * 127.5)
         x = self.trunk(x)
-        return tf.nn.bias_add(tf.nn.conv2d(x, self.conv4_4.kernel, 1, "SAME"), self.conv4_4.bias)
+        kernel, bias = tf.cast(self.conv4_4.kernel, x.dtype), tf.cast(self.conv4_4.bias, x.dtype)
+        return tf.cast(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias), tf.float32)
 
 
 def gram(features):

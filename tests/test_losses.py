@@ -82,3 +82,12 @@ def test_discriminator_patches_and_spectral_norm():
     for sn in convs:
         kernel = sn.kernel.numpy().reshape(-1, sn.kernel.shape[-1])
         assert abs(np.linalg.svd(kernel, compute_uv=False)[0] - 1.0) < 0.05
+
+
+def test_vgg_weights_load_from_an_offline_file(vgg, tmp_path):
+    path = tmp_path / "vgg19_notop.weights.h5"
+    keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
+    from_file = losses.VGGFeatures(weights=str(path))
+    reference = keras.applications.VGG19(include_top=False, weights=None)
+    reference.load_weights(path)
+    np.testing.assert_array_equal(from_file.conv4_4.kernel.numpy(), reference.get_layer("block4_conv4").kernel.numpy())

@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 import anime_tf
-from anime_tf import data, losses
+from anime_tf import data
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.loop import Trainer, TrainingDiverged
 from anime_tf.train.prepare import edge_smooth, prepare_style
@@ -97,20 +97,25 @@ def test_data_stream_is_deterministic_and_resumable(train_data):
     np.testing.assert_array_equal(smooth[..., 0].numpy(), smooth[..., 2].numpy())  # grayscale
 
 
+def test_init_steps_lower_the_content_loss(train_data, tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)  # random VGG and generator: fix them so the test is repeatable
+    trainer = Trainer(config_for(train_data, tmp_path / "run", init_lr=1e-3))
+    photos = data.list_images(trainer.config.photo_dir)
+    batch = next(iter(data.training_dataset(photos, photos, photos, 64, 2, seed=5)))
+    step = next(iter(trainer.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
+    before = float(trainer.init_step(step)["init/content"])
+    for _ in range(24):
+        after = float(trainer.init_step(step)["init/content"])
+    assert after < 0.9 * before, (before, after)  # measured here: 0.125 -> 0.095
+
+
 def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tmp_path):
-    config = config_for(train_data, tmp_path / "run", init_epochs=2, epochs=2, init_lr=1e-3, save_every_steps=4)
+    config = config_for(train_data, tmp_path / "run", init_epochs=2, epochs=2, save_every_steps=4)
     trainer = Trainer(config)
-    photos = data.list_images(config.photo_dir)
-    fixed = next(iter(data.training_dataset(photos, photos, photos, 64, 2, seed=5)))[0]
-
-    def content():
-        fake = trainer.generator(fixed)
-        return float(tf.reduce_mean(losses.content_loss(trainer.vgg(fixed), trainer.vgg(fake))))
-
-    g0, d0, before = snapshot(trainer.generator), snapshot(trainer.discriminator), content()
+    g0, d0 = snapshot(trainer.generator), snapshot(trainer.discriminator)
     assert trainer.fit() == 8  # init phase only: 2 epochs of 4 steps
-    after = content()
-    assert after < 0.8 * before, (before, after)
     assert all(changed(g0, trainer.generator)[i] for i, v in enumerate(trainer.generator.variables) if v.trainable)
     assert not any(changed(d0, trainer.discriminator)), "the init phase must not touch D"
     assert int(trainer.g_optimizer.iterations) == int(trainer.d_optimizer.iterations) == 0
@@ -212,3 +217,17 @@ def test_two_replicas_step_like_one_device_with_the_same_global_batch(train_data
                             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "max weight difference" in result.stdout
+
+
+def test_mixed_precision_keeps_layer_norms_in_float32_and_the_global_policy(train_data, tmp_path):
+    import keras
+
+    trainer = Trainer(config_for(train_data, tmp_path / "mp", mixed_precision=True, image_size=32))
+    assert keras.mixed_precision.global_policy().name == "float32"
+    first = trainer.generator.block_a[0]
+    assert first.conv.compute_dtype == "bfloat16" and first.norm.compute_dtype == "float32"
+    photos = data.list_images(trainer.config.photo_dir)
+    batch = next(iter(data.training_dataset(photos, photos, photos, 32, 2)))
+    step = next(iter(trainer.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
+    values = {k: float(v) for k, v in trainer.gan_step(step).items()}
+    assert all(math.isfinite(v) for v in values.values()), values

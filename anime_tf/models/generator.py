@@ -105,6 +105,7 @@ class LayerNorm(keras.layers.Layer):
     """
 
     def __init__(self, epsilon=LAYER_NORM_EPSILON, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # under mixed precision too: statistics need float32
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
@@ -193,7 +194,7 @@ class InvertedResBlock(keras.layers.Layer):
         y = self.depthwise(reflect_pad(y, 1, 1, 1, 1))
         y = tf.nn.leaky_relu(tape(self.depthwise_norm, y), LEAKY_SLOPE)
         y = tape(self.project_norm, self.project(y))
-        return x + y if self.residual else y
+        return x + tf.cast(y, x.dtype) if self.residual else y  # dtypes differ under mixed precision
 
 
 @keras.saving.register_keras_serializable(package="anime_tf")

@@ -40,9 +40,13 @@ def make_strategy(name):
     raise ValueError(f"unknown strategy {name!r}; choose default, mirrored or multiworker")
 
 
-def _adam(learning_rate, clip_norm, mixed_precision):
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, global_clipnorm=clip_norm)
-    return keras.optimizers.LossScaleOptimizer(optimizer) if mixed_precision else optimizer
+# bfloat16 keeps float32's exponent range, so no loss scaling is needed (Keras'
+# LossScaleOptimizer fails under tf.distribute in custom loops: keras-team/keras#18666).
+MIXED_POLICY = "mixed_bfloat16"
+
+
+def _adam(learning_rate, clip_norm):
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, global_clipnorm=clip_norm)
 
 
 def _grayscale(images):
@@ -56,8 +60,22 @@ class Trainer:
         self.config = config
         self.model_dir = Path(config.model_dir)
         self.strategy = strategy or make_strategy(config.strategy)
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        previous_policy = keras.mixed_precision.global_policy()
+        if config.mixed_precision:  # the models keep the policy they were built with
+            keras.mixed_precision.set_global_policy(MIXED_POLICY)
+        try:
+            self._build(config)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator, discriminator=self.discriminator, init_optimizer=self.init_optimizer,
+            g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints", max_to_keep=3)
+        # One step of each phase on a distributed batch (photo, anime, smoothed gray anime).
+        self.init_step = tf.function(self._distributed(self._init_replica_step))
+        self.gan_step = tf.function(self._distributed(self._gan_replica_step))
+
+    def _build(self, config):
         vgg_weights = None if config.vgg_weights in (None, "none") else config.vgg_weights
         with self.strategy.scope():
             self.generator = Generator()
@@ -65,34 +83,31 @@ class Trainer:
             self.discriminator = Discriminator()
             self.discriminator(tf.zeros([1, 32, 32, 3]))
             self.vgg = losses.VGGFeatures(weights=vgg_weights)
-            self.init_optimizer = _adam(config.init_lr, config.clip_norm, config.mixed_precision)
-            self.g_optimizer = _adam(config.g_lr, config.clip_norm, config.mixed_precision)
-            self.d_optimizer = _adam(config.d_lr, config.clip_norm, config.mixed_precision)
+            self.init_optimizer = _adam(config.init_lr, config.clip_norm)
+            self.g_optimizer = _adam(config.g_lr, config.clip_norm)
+            self.d_optimizer = _adam(config.d_lr, config.clip_norm)
             for optimizer, model in ((self.init_optimizer, self.generator), (self.g_optimizer, self.generator),
                                      (self.d_optimizer, self.discriminator)):
                 optimizer.build(model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator, discriminator=self.discriminator, init_optimizer=self.init_optimizer,
-            g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints", max_to_keep=3)
-        self._init_step = tf.function(self._distributed(self._init_replica_step))
-        self._gan_step = tf.function(self._distributed(self._gan_replica_step))
 
     # --- steps -------------------------------------------------------------------------
 
     def _average(self, per_example):
+        per_example = tf.cast(per_example, tf.float32)  # bfloat16 under mixed precision
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
+    def _generate(self, photo):
+        return tf.cast(self.generator(photo, training=True), tf.float32)
+
     def _apply(self, optimizer, tape, loss, variables):
-        scaled = optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
-        optimizer.apply(tape.gradient(scaled, variables), variables)
+        optimizer.apply(tape.gradient(loss, variables), variables)
 
     def _init_replica_step(self, photo, anime, smooth):
         del anime, smooth  # the init phase learns to reconstruct content only
         c = self.config
         with tf.GradientTape() as tape:
-            fake = self.generator(photo, training=True)
+            fake = self._generate(photo)
             content = self._average(losses.content_loss(self.vgg(photo), self.vgg(fake)))
             loss = c.content_weight * content
         self._apply(self.init_optimizer, tape, loss, self.generator.trainable_variables)
@@ -102,14 +117,14 @@ class Trainer:
         c = self.config
         anime_gray = _grayscale(anime)
         with tf.GradientTape() as tape:  # discriminator first, as the official loop
-            fake = self.generator(photo, training=True)
+            fake = self._generate(photo)
             d_loss = c.d_adv_weight * self._average(losses.discriminator_loss(
                 self.discriminator(anime, training=True), self.discriminator(fake, training=True),
                 self.discriminator(anime_gray, training=True), self.discriminator(smooth, training=True),
                 c.d_weights))
         self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
         with tf.GradientTape() as tape:
-            fake = self.generator(photo, training=True)
+            fake = self._generate(photo)
             fake_features = self.vgg(fake)
             adversarial = self._average(losses.generator_adversarial_loss(self.discriminator(fake)))
             content = self._average(losses.content_loss(self.vgg(photo), fake_features))
@@ -128,12 +143,6 @@ class Trainer:
             return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                     for name, value in per_replica.items()}
         return step
-
-    def init_step(self, batch):
-        return self._init_step(batch)
-
-    def gan_step(self, batch):
-        return self._gan_step(batch)
 
     # --- the run -----------------------------------------------------------------------
 

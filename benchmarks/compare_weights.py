@@ -1,0 +1,42 @@
+"""How far two generators' outputs are apart: PSNR per photo, and side-by-side PNGs to look at.
+
+    python benchmarks/compare_weights.py --a hayao.weights.h5 --b runs/finetune \\
+        --images ../shared/images/faces --out /tmp/compare
+
+Used to check that fine-tuning keeps a style: photo | A | B rows are written to --out.
+"""
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from anime_tf.export.report import psnr
+from anime_tf.imageio import from_model_range, to_model_range
+from anime_tf.weights import load_generator
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", required=True, help="first weights (the reference)")
+    parser.add_argument("--b", required=True, help="second weights")
+    parser.add_argument("--images", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+    a, b = load_generator(args.a), load_generator(args.b)
+    args.out.mkdir(parents=True, exist_ok=True)
+    scores = {}
+    for path in sorted(args.images.glob("*.jpg")):
+        x = to_model_range(np.asarray(Image.open(path).convert("RGB").resize((args.size, args.size), Image.BICUBIC)))
+        out_a, out_b = from_model_range(a(x)), from_model_range(b(x))
+        scores[path.name] = psnr(out_a, out_b)
+        Image.fromarray(np.concatenate([from_model_range(x), out_a, out_b], axis=1)).save(args.out / f"{path.stem}.png")
+        print(f"{path.name:<24} PSNR {scores[path.name]:.2f} dB")
+    print(f"mean PSNR {statistics.fmean(scores.values()):.2f} dB, min {min(scores.values()):.2f} dB; "
+          f"rows photo | A | B in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
