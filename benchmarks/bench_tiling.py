@@ -16,13 +16,10 @@ import time
 import numpy as np
 from PIL import Image
 
+from anime_tf.export.report import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.inference import Stylizer, _downscaled
 from anime_tf.tiling import TileBlender, tile_boxes
-
-
-def psnr(a, b):
-    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 def timed(fn, repeats):

@@ -12,6 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from anime_tf import weights
+from anime_tf.export.report import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.models import generator as generator_module
 from anime_tf.models.generator import MomentsTape
@@ -44,11 +45,6 @@ def reference_outputs(reference, inputs):
         reference.invoke()
         outputs[name] = from_model_range(reference.get_tensor(result))
     return outputs
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / mse)
 
 
 def scores(run, inputs, reference_outputs):

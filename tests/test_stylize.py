@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import anime_tf
+from anime_tf.export.report import psnr
 from anime_tf.cli import main
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -24,10 +25,6 @@ def small_copy(src, dest, side=160):
     image.thumbnail((side, side))
     image.save(dest)
     return dest
-
-
-def psnr(a, b):
-    return 10 * np.log10(255.0 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
 
 
 def test_stylize_a_folder_of_shared_photos(shared_images, hayao_weights, tmp_path):
