@@ -79,5 +79,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(main)
+    from anime_tf import absl_app
+
+    absl_app.run(main, sys.modules[__name__])

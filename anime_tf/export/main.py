@@ -155,11 +155,6 @@ def main(argv):
 
 def run(argv=None):
     """Entry point for export_tflite.py and `anime-tf export`; exits with main's code."""
-    argv = list(sys.argv if argv is None else argv)
-    if any(arg in ("-h", "--help", "-?", "--helpshort") for arg in argv[1:]):
-        # absl's --help lists only the flags of __main__, which is a wrapper for console scripts.
-        print(__doc__)
-        print(FLAGS.module_help(sys.modules[__name__]))
-        sys.exit(0)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(main, argv=argv)
+    from anime_tf import absl_app
+
+    absl_app.run(main, sys.modules[__name__], argv)
