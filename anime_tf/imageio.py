@@ -67,6 +67,21 @@ def split_alpha(image):
     return image.convert("RGB"), None
 
 
+def stylize_image(image, stylize_rgb, max_side=None):
+    """Apply `stylize_rgb` (uint8 RGB array to uint8 RGB array) to a PIL image of any mode.
+
+    EXIF rotation is applied, the image is scaled down to `max_side`, alpha is
+    set aside (the RGB composited on white) and put back on the result.
+    """
+    rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
+    if max_side and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    result = Image.fromarray(stylize_rgb(np.asarray(rgb)))
+    if alpha is not None:
+        result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
+    return result
+
+
 def _wide_gray_to_8bit(image):
     """16-bit and float grayscale to 8 bits by scaling (Pillow's convert would clip at 255)."""
     values = np.asarray(image, dtype=np.float64)

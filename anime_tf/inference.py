@@ -13,12 +13,12 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm import tqdm
 
 from anime_tf import config
 from anime_tf.models.generator import SIZE_MULTIPLE
-from anime_tf.imageio import from_model_range, match_brightness, split_alpha, to_model_range
+from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
 from anime_tf.tiling import TileBlender, tile_boxes
 
 
@@ -78,12 +78,7 @@ class Stylizer:
 
     def stylize(self, image):
         """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
-        rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
-        rgb = self._capped(rgb)
-        result = Image.fromarray(self.stylize_array(np.asarray(rgb)))
-        if alpha is not None:
-            result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
-        return result
+        return stylize_image(image, self.stylize_array, self.max_side)
 
     def stylize_array(self, rgb):
         """uint8 RGB array (HxWx3) to stylized uint8 RGB array of the same size."""
@@ -123,12 +118,6 @@ class Stylizer:
             tile = self._tile(x[:, top:top + h, left:left + w], moments)
             blender.add((top, left, h, w), tile[0].numpy())
         return blender.result()[None, :height, :width]
-
-    def _capped(self, image):
-        if self.max_side and max(image.size) > self.max_side:
-            image = image.copy()
-            image.thumbnail((self.max_side, self.max_side), Image.Resampling.LANCZOS)
-        return image
 
 
 def _downscaled(x, max_pixels):

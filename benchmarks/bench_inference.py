@@ -98,7 +98,7 @@ def main():
     rows = []  # (name, size, run(x) -> y, file bytes)
     keras_fn = tf.function(lambda x: generator(x, training=False))
     for size in sizes:
-        rows.append((f"Keras float32 (tf.function)", size, lambda x: keras_fn(x).numpy(), None))
+        rows.append(("Keras float32 (tf.function)", size, lambda x: keras_fn(x).numpy(), None))
         for variant, options in VARIANTS:
             path = args.workdir / f"{variant}_{size}.tflite"
             if not path.exists():

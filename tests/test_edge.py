@@ -4,7 +4,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from anime_tf.edge import EdgeModel, EdgeStylizer

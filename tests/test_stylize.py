@@ -1,6 +1,5 @@
 """`anime-tf stylize` and `anime_tf.Stylizer` on the shared photos, with the bad inputs users hand over."""
 import io
-import shutil
 import subprocess
 import sys
 

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from PIL import Image, ImageOps
+from PIL import Image
 
-from anime_tf.imageio import from_model_range, match_brightness, split_alpha, to_model_range
+from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
 from anime_tf.tiling import TileBlender, tile_starts
 
 SIZE_MULTIPLE = 4  # the generator's strides; dynamic models pad to it inside
@@ -89,19 +89,15 @@ class EdgeStylizer:
         self.keep_brightness = keep_brightness
 
     def stylize(self, image):
-        rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
-        if self.max_side and max(rgb.size) > self.max_side:
-            rgb.thumbnail((self.max_side, self.max_side), Image.Resampling.LANCZOS)
+        """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
+        return stylize_image(image, self.stylize_array, self.max_side)
+
+    def stylize_array(self, pixels):
+        """uint8 RGB array to stylized uint8 RGB (at the fitted size for fixed-size models)."""
         if self.model.fixed_size and not self.tile:
-            rgb = _fit_inside(rgb, self.model.fixed_size)
-        pixels = np.asarray(rgb)
+            pixels = np.asarray(_fit_inside(Image.fromarray(pixels), self.model.fixed_size))
         out = from_model_range(self._run(to_model_range(pixels)))
-        if self.keep_brightness:
-            out = match_brightness(out, pixels)
-        result = Image.fromarray(out)
-        if alpha is not None:
-            result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
-        return result
+        return match_brightness(out, pixels) if self.keep_brightness else out
 
     def _run(self, x):
         height, width = x.shape[1:3]

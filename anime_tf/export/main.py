@@ -67,17 +67,20 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     for path in [output] + sidecars:
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
-    calibration = None
+    calibration, calibration_photos = None, None
     if quantize == "int8":
         if not calibration_dir:
             raise tflite.ExportError("--quantize int8 needs --calibration_dir")
         if shape is None:
             raise tflite.ExportError("--quantize int8 needs a fixed --size")
-        calibration = tflite.calibration_samples(
-            list(_read_photos(calibration_dir).values()), shape, calibration_samples)
+        calibration_photos = _read_photos(calibration_dir)
+        calibration = tflite.calibration_samples(list(calibration_photos.values()), shape, calibration_samples)
     elif int8_io or int8_strict:
         raise tflite.ExportError("--int8_io and --int8_strict go with --quantize int8")
-    eval_photos = _read_photos(eval_dir or calibration_dir) if (eval_dir or calibration_dir) else {}
+    if eval_dir:
+        eval_photos = _read_photos(eval_dir)
+    else:  # the calibration photos, already read (not held out: say so with --eval_dir)
+        eval_photos = calibration_photos or (_read_photos(calibration_dir) if calibration_dir else {})
 
     generator = load_generator(weights)
     model = tflite.convert(generator, quantize, shape, calibration, int8_io, int8_strict)
