@@ -7,7 +7,7 @@ and exits with 0.
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 HELP = ("-h", "--help", "-?", "--helpshort")
 
@@ -19,4 +19,10 @@ def run(main, module, argv=None):
         print(flags.FLAGS.module_help(module))
         sys.exit(0)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
-    app.run(main, argv=argv)
+    app.run(lambda args: _quiet(main, args), argv=argv)
+
+
+def _quiet(main, argv):
+    """TensorFlow logs converter INFO lines through absl; warnings (bad files) still show."""
+    logging.set_verbosity(logging.WARNING)
+    return main(argv)

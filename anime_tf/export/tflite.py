@@ -53,11 +53,10 @@ def export_generator(generator):
     return clone
 
 
-def frozen_function(generator, size):
-    """The generator as a frozen concrete function (INT8 calibration needs constants)."""
+def frozen_function(model, size):
+    """The model as a frozen concrete function (INT8 calibration needs constants)."""
     height, width = size if size else (None, None)
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name="image")
-    model = export_generator(generator)
     concrete = tf.function(lambda image: model(image)).get_concrete_function(spec)
     return convert_variables_to_constants_v2(concrete)
 
@@ -73,7 +72,9 @@ def convert(generator, quantize="float32", size=(256, 256), calibration=None, in
         raise ExportError("--quantize int8 needs calibration images (--calibration_dir)")
     if quantize == "int8" and size is None:
         raise ExportError("--quantize int8 needs a fixed --size")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(generator, size)])
+    model = export_generator(generator)
+    # Without trackable_obj: the path whose tensor names FLOAT_ISLANDS matches (tested).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(model, size)])
     if quantize == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
