@@ -21,6 +21,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as err:  # the edge-only install has no TensorFlow
+        if (err.name or "").split(".")[0] not in ("tensorflow", "keras", "cv2", "absl"):
+            raise
+        _error(f"this command needs TensorFlow ({err.name} is not installed): "
+               "pip install 'anime-tf[tf]'; anime-tf-edge runs .tflite models without it")
+        return EXIT_UNUSABLE
 
 
 def build_parser():

@@ -15,7 +15,7 @@ NO_TENSORFLOW = textwrap.dedent("""
     class NoTensorFlow(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in ("tensorflow", "keras"):
-                raise ImportError(f"{name} is not installed (blocked for this test)")
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked for this test)", name=name)
 
     sys.meta_path.insert(0, NoTensorFlow())
     from anime_tf.edge.cli import main
@@ -78,3 +78,13 @@ def test_unusable_model_and_no_inputs_exit_2(tmp_path, capsys):
     assert "not a readable TFLite model" in capsys.readouterr().err
     assert main(["--model", str(bad)]) == 2
     assert "give INPUT images" in capsys.readouterr().err
+
+
+def test_anime_tf_without_tensorflow_says_what_to_install(shared_images, tmp_path):
+    script = NO_TENSORFLOW.replace("from anime_tf.edge.cli import main", "from anime_tf.cli import main")
+    script = script.replace('assert "tensorflow" not in sys.modules\n', "")
+    result = subprocess.run([sys.executable, "-c", script, "stylize", str(shared_images / "photos" / "scene_2.jpg"),
+                             "-o", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "needs TensorFlow" in result.stderr and "pip install 'anime-tf[tf]'" in result.stderr
+    assert "Traceback" not in result.stderr
