@@ -47,6 +47,11 @@ def decode(path):
     return tf.image.convert_image_dtype(image, tf.float32)
 
 
+def grayscale(images):
+    """Gray as three equal channels (the discriminator's and style loss's gray anime)."""
+    return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
+
+
 def random_view(image, size, seed, jitter=False):
     """A size x size crop of the image scaled to a shorter side of 1 to 1.25 x size, maybe flipped."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
@@ -71,7 +76,7 @@ def image_stream(files, size, seed, start=0, jitter=False, gray=False):
         key = tf.stack([tf.constant(seed, tf.int64), k])
         image = random_view(decode(paths[order[k % count]]), size, key, jitter)
         if gray:
-            image = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(image))
+            image = grayscale(image)
         return image
 
     return (tf.data.Dataset.range(start, tf.int64.max)

@@ -22,8 +22,13 @@ def tile_starts(length, tile, overlap, align=1):
 
 
 def tile_boxes(height, width, tile, overlap, align=1):
-    """(top, left, tile height, tile width) for every tile of an image."""
-    tile_h, tile_w = min(tile, height), min(tile, width)
+    """(top, left, tile height, tile width) for every tile of an image.
+
+    `tile`: an edge, or (height, width) for tiles that are not square; tiles
+    never exceed the image.
+    """
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    tile_h, tile_w = min(tile_h, height), min(tile_w, width)
     return [(top, left, tile_h, tile_w)
             for top in tile_starts(height, tile_h, overlap, align)
             for left in tile_starts(width, tile_w, overlap, align)]

@@ -151,6 +151,9 @@ def test_tiles_cover_the_image_on_an_aligned_grid():
         covered[top:top + h, left:left + w] = True
     assert covered.all()
     assert tiling.tile_boxes(100, 80, 256, 64) == [(0, 0, 100, 80)]
+    wide = tiling.tile_boxes(300, 900, (256, 384), 32, align=4)  # a fixed-size 384x256 model
+    assert {(h, w) for _, _, h, w in wide} == {(256, 384)}
+    assert max(t + h for t, _, h, _ in wide) == 300 and max(l + w for _, l, _, w in wide) == 900
 
 
 def test_feathered_blend_of_consistent_tiles_reproduces_the_image():

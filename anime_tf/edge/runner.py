@@ -17,7 +17,7 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
-from anime_tf.tiling import TileBlender, tile_starts
+from anime_tf.tiling import TileBlender, tile_boxes
 
 SIZE_MULTIPLE = 4  # the generator's strides; dynamic models pad to it inside
 
@@ -108,16 +108,11 @@ class EdgeStylizer:
         if padded.shape[1:3] == (tile_h, tile_w):
             return self.model(padded)[:, :height, :width]
         blender = TileBlender(padded.shape[1], padded.shape[2], 3, self.tile_overlap)
-        for top, left, h, w in _boxes(padded.shape[1], padded.shape[2], tile_h, tile_w, self.tile_overlap):
+        boxes = tile_boxes(padded.shape[1], padded.shape[2], (tile_h, tile_w), self.tile_overlap, SIZE_MULTIPLE)
+        for top, left, h, w in boxes:
             blender.add((top, left, h, w), self.model(padded[:, top:top + h, left:left + w])[0])
         return blender.result()[None, :height, :width]
 
-
-def _boxes(height, width, tile_h, tile_w, overlap):
-    """Tiles of exactly tile_h x tile_w (the model's size) covering the image."""
-    return [(top, left, tile_h, tile_w)
-            for top in tile_starts(height, tile_h, overlap, SIZE_MULTIPLE)
-            for left in tile_starts(width, tile_w, overlap, SIZE_MULTIPLE)]
 
 
 def _fit_inside(image, size):

@@ -67,16 +67,11 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     for path in [output] + sidecars:
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
+    tflite.check_options(quantize, shape, bool(calibration_dir), int8_io, int8_strict)
     calibration, calibration_photos = None, None
     if quantize == "int8":
-        if not calibration_dir:
-            raise tflite.ExportError("--quantize int8 needs --calibration_dir")
-        if shape is None:
-            raise tflite.ExportError("--quantize int8 needs a fixed --size")
         calibration_photos = _read_photos(calibration_dir)
         calibration = tflite.calibration_samples(list(calibration_photos.values()), shape, calibration_samples)
-    elif int8_io or int8_strict:
-        raise tflite.ExportError("--int8_io and --int8_strict go with --quantize int8")
     if eval_dir:
         eval_photos = _read_photos(eval_dir)
     else:  # the calibration photos, already read (not held out: say so with --eval_dir)

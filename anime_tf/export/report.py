@@ -24,12 +24,11 @@ def ssim(a, b):
     return float(tf.image.ssim(tf.constant(a[None]), tf.constant(b[None]), max_val=255)[0])
 
 
-def fidelity(model_path, generator, images, size, threads=None):
-    """PSNR and SSIM of the model's output against the Keras generator's, per named image.
+def fidelity(model, generator, images, size):
+    """PSNR and SSIM of an `EdgeModel`'s output against the Keras generator's, per named image.
 
     `images`: {name: uint8 RGB array}; each is resized (bicubic) to `size`.
     """
-    model = EdgeModel(model_path, threads=threads)
     height, width = size
     rows = []
     for name, rgb in images.items():
@@ -44,13 +43,14 @@ def build_report(model_path, metadata, generator, images, threads, latency_runs)
     size = tuple(metadata["input_size"]) if metadata["input_size"] else (256, 256)
     report = {"model": str(model_path), "bytes": Path(model_path).stat().st_size, **metadata,
               "threads": threads}
+    model = EdgeModel(model_path, threads=threads)
     if images:
-        rows = fidelity(model_path, generator, images, size, threads)
+        rows = fidelity(model, generator, images, size)
         report["fidelity"] = rows
         report["psnr_mean"] = statistics.fmean(r["psnr"] for r in rows)
         report["psnr_min"] = min(r["psnr"] for r in rows)
         report["ssim_mean"] = statistics.fmean(r["ssim"] for r in rows)
-    report["latency_ms"] = EdgeModel(model_path, threads=threads).benchmark(latency_runs, size=size)
+    report["latency_ms"] = model.benchmark(latency_runs, size=size)
     report["latency_size"] = list(size)
     return report
 

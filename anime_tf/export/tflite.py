@@ -61,17 +61,22 @@ def frozen_function(model, size):
     return convert_variables_to_constants_v2(concrete)
 
 
-def convert(generator, quantize="float32", size=(256, 256), calibration=None, int8_io=False,
-            int8_strict=False):
-    """TFLite model bytes. `calibration`: arrays (1xHxWx3 in [-1, 1]) for INT8."""
+def check_options(quantize, size, calibrated, int8_io=False, int8_strict=False):
+    """Raise ExportError for a combination that cannot be exported (before any work is done)."""
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if (int8_io or int8_strict) and quantize != "int8":
         raise ExportError("--int8_io and --int8_strict go with --quantize int8")
-    if quantize == "int8" and not calibration:
-        raise ExportError("--quantize int8 needs calibration images (--calibration_dir)")
+    if quantize == "int8" and not calibrated:
+        raise ExportError("--quantize int8 needs --calibration_dir")
     if quantize == "int8" and size is None:
         raise ExportError("--quantize int8 needs a fixed --size")
+
+
+def convert(generator, quantize="float32", size=(256, 256), calibration=None, int8_io=False,
+            int8_strict=False):
+    """TFLite model bytes. `calibration`: arrays (1xHxWx3 in [-1, 1]) for INT8."""
+    check_options(quantize, size, bool(calibration), int8_io, int8_strict)
     model = export_generator(generator)
     # Without trackable_obj: the path whose tensor names FLOAT_ISLANDS matches (tested).
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(model, size)])

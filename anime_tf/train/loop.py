@@ -48,9 +48,6 @@ def _adam(learning_rate, clip_norm):
     return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, global_clipnorm=clip_norm)
 
 
-def _grayscale(images):
-    return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
-
 
 class Trainer:
     """Builds models, optimizers and checkpoints for a `TrainConfig`, and runs the schedule."""
@@ -114,7 +111,7 @@ class Trainer:
 
     def _gan_replica_step(self, photo, anime, smooth):
         c = self.config
-        anime_gray = _grayscale(anime)
+        anime_gray = data.grayscale(anime)
         with tf.GradientTape() as tape:  # discriminator first, as the official loop
             fake = self._generate(photo)
             d_loss = c.d_adv_weight * self._average(losses.discriminator_loss(
