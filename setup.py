@@ -3,7 +3,8 @@
 The base install is the edge runner (LiteRT, NumPy, Pillow): it runs exported
 .tflite models on a Raspberry Pi without TensorFlow. The `tf` extra adds
 TensorFlow (CPU build) for stylizing with Keras, importing weights, training and
-exporting; `gpu` is the same with the CUDA build of TensorFlow.
+exporting; `gpu` is the same with the CUDA build of TensorFlow. Both include
+MediaPipe for faces; `faces` adds it to the edge runner alone.
 """
 from setuptools import find_packages, setup
 
@@ -11,6 +12,8 @@ TENSORFLOW = "2.21.*"
 # absl for the train/export entry points, OpenCV (the build MediaPipe also uses) for edge
 # smoothing, TensorBoard for tf.summary and for looking at runs.
 TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
+# MediaPipe's Face Landmarker (Tasks API) for the face pass and the face loss; no TensorFlow needed.
+FACES = ["mediapipe>=1.2"]
 
 setup(
     name="anime-tf",
@@ -27,8 +30,9 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING],
-        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING],
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES],
+        "faces": FACES,
         "test": ["pytest>=8"],
     },
     entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main",

@@ -40,6 +40,39 @@ def add_io_arguments(parser):
                         "inference does (default: on)")
 
 
+def add_face_arguments(parser, weights_help):
+    """The face-pass flags both stylizing commands share (`anime_tf.face`)."""
+    group = parser.add_argument_group("faces (need MediaPipe: pip install 'anime-tf[faces]')")
+    group.add_argument("--faces", action="store_true",
+                       help="also stylize each face from an upright, aligned crop of the "
+                       "full-resolution photo and blend it in (face2paint), so eyes, nose and "
+                       "mouth keep their shape; helps most with --max-side or small models")
+    group.add_argument("--face-weights", "--face_weights", dest="face_weights", metavar="W",
+                       help=weights_help)
+    group.add_argument("--face-model", "--face_model", dest="face_model", metavar="PATH",
+                       help="MediaPipe's face_landmarker.task (default: fetched on first use into "
+                       "the cache and checked against its sha256)")
+    group.add_argument("--face-crop-size", type=positive_int, metavar="N",
+                       help="edge of the aligned face crops (default: 512, or a fixed-size "
+                       "model's own size)")
+
+
+def with_face_pass(args, stylizer, face_stylizer=None, crop_size=None):
+    """`stylizer` wrapped in a `FacePainter` when --faces is given; raises FaceModelError."""
+    if not args.faces:
+        return stylizer
+    try:
+        from anime_tf.face import FaceLandmarker, FacePainter
+    except ImportError as err:
+        from anime_tf.face.landmarks import FaceModelError
+        raise FaceModelError(f"--faces needs MediaPipe ({err.name} is missing): "
+                             "pip install 'anime-tf[faces]'") from err
+    landmarker = FaceLandmarker(args.face_model)
+    crop_size = args.face_crop_size or crop_size
+    return FacePainter(stylizer, landmarker, face_stylizer=face_stylizer, max_side=args.max_side,
+                       **({"crop_size": crop_size} if crop_size else {}))
+
+
 def positive_int(text):
     value = int(text)
     if value <= 0:
@@ -97,6 +130,8 @@ def stylize_files(args, load_stylizer, prog):
             except (ImageError, OutputExistsError, MemoryError) as err:
                 failed += 1
                 bar.write(f"{prog}: error: {err}", file=sys.stderr)
+    if hasattr(stylizer, "close"):
+        stylizer.close()
     print(f"wrote {len(todo) - failed} of {len(todo)} images to {args.output}"
           + (f"; {failed} failed" if failed else ""), file=sys.stderr)
     return EXIT_SOME_FAILED if failed or problems else EXIT_OK

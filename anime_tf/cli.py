@@ -55,6 +55,8 @@ def _add_stylize(commands):
                    metavar="N", help="tile edge for images too large to run whole (default: %(default)s)")
     p.add_argument("--tile-overlap", type=batch.positive_int, default=config.DEFAULT_TILE_OVERLAP,
                    metavar="N", help="overlap of neighbouring tiles (default: %(default)s)")
+    batch.add_face_arguments(p, "weights for the face crops, any kind --weights takes "
+                             "(default: the same weights)")
     p.set_defaults(run=run_stylize)
 
 
@@ -139,14 +141,19 @@ def run_stylize(args):
 
 def _load_stylizer(args):
     from anime_tf.download import DownloadError
+    from anime_tf.face.landmarks import FaceModelError
     from anime_tf.inference import Stylizer
     from anime_tf.weights import WeightsError
 
+    def stylizer(weights):
+        return Stylizer(weights, keep_brightness=args.keep_brightness, max_side=args.max_side,
+                        tile_size=args.tile_size, tile_overlap=args.tile_overlap, progress=True)
+
     try:
-        return Stylizer(args.weights or args.style or "hayao", keep_brightness=args.keep_brightness,
-                        max_side=args.max_side, tile_size=args.tile_size,
-                        tile_overlap=args.tile_overlap, progress=True)
-    except (FileNotFoundError, WeightsError, DownloadError, ValueError) as err:
+        whole = stylizer(args.weights or args.style or "hayao")
+        faces = stylizer(args.face_weights) if args.faces and args.face_weights else None
+        return batch.with_face_pass(args, whole, faces)
+    except (FileNotFoundError, WeightsError, DownloadError, FaceModelError, ValueError) as err:
         _error(err)
         return None
 

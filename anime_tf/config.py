@@ -64,3 +64,23 @@ MOMENTS_PIXELS = 2_000_000
 MIN_SIDE = 32
 # TFLite export variants (anime_tf.export).
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+# --- faces (anime_tf.face) ---
+# MediaPipe's Face Landmarker bundle, fetched on first use into the cache and checked;
+# $ANIME_TF_FACE_MODEL_URL points at a mirror of the file instead.
+FACE_MODEL_URL_ENV = "ANIME_TF_FACE_MODEL_URL"
+FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+                  "face_landmarker/float16/1/face_landmarker.task")
+FACE_MODEL_FILE = "face_landmarker.task"
+FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+# Most faces the landmarker looks for in one image.
+MAX_FACES = 16
+# Face crops (face2paint) are this many pixels square, the face about half their width.
+FACE_CROP_SIZE = 512
+# The pasted crop fades out over this fraction of its side, so no seam shows.
+FACE_FEATHER = 0.125
+
+
+def face_model_url() -> str:
+    """Where the Face Landmarker model is fetched from: $ANIME_TF_FACE_MODEL_URL, else MediaPipe."""
+    return os.environ.get(FACE_MODEL_URL_ENV) or FACE_MODEL_URL

@@ -74,12 +74,20 @@ def stylize_image(image, stylize_rgb, max_side=None):
     set aside (the RGB composited on white) and put back on the result.
     """
     rgb, alpha = split_alpha(ImageOps.exif_transpose(image))
-    if max_side and max(rgb.size) > max_side:
-        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    rgb = shrink_to(rgb, max_side)
     result = Image.fromarray(stylize_rgb(np.asarray(rgb)))
     if alpha is not None:
         result.putalpha(alpha.resize(result.size, Image.Resampling.LANCZOS))
     return result
+
+
+def shrink_to(image, max_side=None):
+    """A PIL image scaled down (Lanczos) so its longer side is at most `max_side`; else itself."""
+    if not max_side or max(image.size) <= max_side:
+        return image
+    image = image.copy()
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
 
 
 def _wide_gray_to_8bit(image):

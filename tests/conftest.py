@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 HAYAO_TFLITE = SHARED / "models" / "animeganv2_hayao_256x256_integer_quant.tflite"
+FACE_MODEL = SHARED / "models" / "face_landmarker.task"
 IMAGES = SHARED / "images"
 
 
@@ -34,6 +35,19 @@ def shared_photos(shared_images):
 
 
 @pytest.fixture(scope="session")
+def face_model():
+    return _need(FACE_MODEL)
+
+
+@pytest.fixture(scope="session")
+def landmarker(face_model):
+    """One Face Landmarker for the whole session (closed at the end)."""
+    from anime_tf.face import FaceLandmarker
+    with FaceLandmarker(face_model) as landmarker:
+        yield landmarker
+
+
+@pytest.fixture(scope="session")
 def hayao_generator(hayao_tflite):
     from anime_tf.weights import load_generator
     return load_generator(hayao_tflite)
@@ -51,3 +65,4 @@ def isolated_cache(tmp_path, monkeypatch):
     """No test reads or writes the user's cache, and none reaches the network."""
     monkeypatch.setenv("ANIME_TF_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("ANIME_TF_WEIGHTS_URL", (tmp_path / "no-network").as_uri())
+    monkeypatch.setenv("ANIME_TF_FACE_MODEL_URL", (tmp_path / "no-network" / "face_landmarker.task").as_uri())

@@ -27,12 +27,14 @@ def build_parser():
                         "separately, so tone can vary between them)")
     parser.add_argument("--tile-overlap", type=batch.positive_int, default=32, metavar="N",
                         help="overlap of neighbouring tiles with --tile (default: %(default)s)")
+    batch.add_face_arguments(parser, "a .tflite model for the face crops (default: --model)")
     parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
                         help="print the model's median latency over N runs after warm-up")
     return parser
 
 
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # MediaPipe loads parts of TensorFlow if present
     args = build_parser().parse_args(argv)
     from anime_tf.edge.runner import EdgeModel, EdgeStylizer
 
@@ -41,6 +43,7 @@ def main(argv=None):
         return batch.EXIT_UNUSABLE
     try:
         model = EdgeModel(args.model, threads=args.threads)
+        face_model = EdgeModel(args.face_weights, threads=args.threads) if args.face_weights else model
     except (ValueError, OSError) as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE
@@ -53,6 +56,15 @@ def main(argv=None):
             return batch.EXIT_OK
     stylizer = EdgeStylizer(model, tile=args.tile, tile_overlap=args.tile_overlap,
                             max_side=args.max_side, keep_brightness=args.keep_brightness)
+    if args.faces:
+        from anime_tf.face.landmarks import FaceModelError
+
+        faces = EdgeStylizer(face_model, keep_brightness=args.keep_brightness)
+        try:  # a fixed-size model stylizes crops of its own size
+            stylizer = batch.with_face_pass(args, stylizer, faces, min(face_model.fixed_size or (0,)) or None)
+        except FaceModelError as err:
+            batch.report(PROG, err)
+            return batch.EXIT_UNUSABLE
     return batch.stylize_files(args, lambda: stylizer, PROG)
 
 

@@ -1,0 +1,254 @@
+"""Faces: MediaPipe landmarks, alignment, face2paint, the face-structure metric, the model cache."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from anime_tf.face import align, landmarks, metric
+from anime_tf.face.landmarks import FaceModelError, face_model_path, inter_ocular
+
+
+def load_rgb(path, side=None):
+    image = Image.open(path).convert("RGB")
+    if side:
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+# --- landmarks ---------------------------------------------------------------------------------
+
+def test_part_indices_are_mediapipes():
+    vision = pytest.importorskip("mediapipe.tasks.python.vision")
+    connections = vision.FaceLandmarksConnections
+    for ours, theirs in [(landmarks.RIGHT_EYE, connections.FACE_LANDMARKS_RIGHT_EYE),
+                         (landmarks.LEFT_EYE, connections.FACE_LANDMARKS_LEFT_EYE),
+                         (landmarks.NOSE, connections.FACE_LANDMARKS_NOSE),
+                         (landmarks.LIPS, connections.FACE_LANDMARKS_LIPS)]:
+        assert set(ours) == {i for c in theirs for i in (c.start, c.end)}
+
+
+@pytest.mark.parametrize("name, count", [("group_classroom", 3), ("portrait_1", 2), ("portrait_3", 6)])
+def test_landmarks_on_shared_faces(landmarker, shared_images, name, count):
+    rgb = load_rgb(shared_images / "faces" / f"{name}.jpg")
+    faces = landmarker.detect(rgb)
+    assert len(faces) == count  # portrait_3's five small faces need the window search
+    height, width = rgb.shape[:2]
+    for face in faces:
+        assert face.shape == (landmarks.POINTS, 2) and face.dtype == np.float32
+        assert (face >= -2).all() and (face[:, 0] <= width + 2).all() and (face[:, 1] <= height + 2).all()
+        eyes = face[list(landmarks.RIGHT_EYE + landmarks.LEFT_EYE)]
+        mouth = face[list(landmarks.LIPS)]
+        nose = face[list(landmarks.NOSE)]
+        assert eyes[:, 1].mean() < nose[:, 1].mean() < mouth[:, 1].mean()  # upright faces
+        assert face[landmarks.RIGHT_EYE_OUTER, 0] < face[landmarks.LEFT_EYE_OUTER, 0]  # not mirrored
+        x0, y0, x1, y1 = metric.face_box(face, width, height)
+        for part in (eyes, mouth, nose):
+            assert (part[:, 0] > x0).all() and (part[:, 0] < x1).all()
+            assert (part[:, 1] > y0).all() and (part[:, 1] < y1).all()
+        assert 20 < inter_ocular(face) < 0.5 * width
+    assert [inter_ocular(f) for f in faces] == sorted((inter_ocular(f) for f in faces), reverse=True)
+
+
+def test_no_faces_tiny_images_and_faces_at_the_border(landmarker, shared_images):
+    assert landmarker.detect(load_rgb(shared_images / "photos" / "scene_10.jpg")) == []
+    for shape in [(1, 1, 3), (7, 5, 3), (16, 2000, 3)]:
+        assert landmarker.detect(np.zeros(shape, np.uint8)) == []
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        landmarker.detect(np.zeros((64, 64), np.uint8))
+    portrait = load_rgb(shared_images / "faces" / "portrait_0.jpg")
+    face = landmarker.detect(portrait)[0]
+    cut = int(face[:, 0].mean())  # cut the face in half at the nose: the rest sits at the border
+    half = landmarker.detect(np.ascontiguousarray(portrait[:, cut:]))
+    for found in half:  # a half face may or may not be found; if it is, it is where it was
+        assert np.abs(found.mean(axis=0) + [cut, 0] - face.mean(axis=0)).max() < inter_ocular(face)
+
+
+def test_search_windows_cover_the_image():
+    for height, width in [(900, 900), (800, 1200), (2160, 3840), (300, 5000)]:
+        covered = np.zeros((height, width), bool)
+        for top, left, size in landmarks.search_windows(height, width):
+            assert 0 <= top and top + size <= height and 0 <= left and left + size <= width
+            covered[top:top + size, left:left + size] = True
+        assert covered.all()
+    assert landmarks.search_windows(300, 380) == []  # small images are searched whole
+
+
+def test_landmarker_closes_cleanly_at_exit(face_model, shared_images):
+    """Left open, it is closed when collected: no error at interpreter exit."""
+    code = ("import numpy as np, sys; from PIL import Image\n"
+            "from anime_tf.face import FaceLandmarker\n"
+            f"lm = FaceLandmarker({str(face_model)!r})\n"
+            f"rgb = np.asarray(Image.open({str(shared_images / 'faces' / 'portrait_1.jpg')!r}).convert('RGB'))\n"
+            "print(len(lm.detect(rgb)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+# --- the model file: fetched once into the cache, checked, reused -----------------------------------
+
+def test_face_model_is_fetched_once_checked_and_reused(face_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIME_TF_FACE_MODEL_URL", face_model.as_uri())
+    cached = face_model_path()
+    assert cached == tmp_path / "cache" / "models" / "face_landmarker.task"
+    assert cached.read_bytes() == face_model.read_bytes()
+    stamp = cached.stat().st_mtime_ns
+    monkeypatch.setenv("ANIME_TF_FACE_MODEL_URL", (tmp_path / "gone").as_uri())
+    assert face_model_path() == cached and cached.stat().st_mtime_ns == stamp  # no second download
+    cached.write_bytes(b"not the model")
+    with pytest.raises(FaceModelError, match="not the expected face model.*sha256"):
+        face_model_path()
+    assert cached.read_bytes() == b"not the model"  # reported, never silently replaced
+
+
+def test_offline_and_missing_face_model_say_what_to_do(tmp_path):
+    with pytest.raises(FaceModelError, match=r"put it at .*face_landmarker.task or pass --face_model"):
+        face_model_path()
+    assert not (tmp_path / "cache" / "models" / "face_landmarker.task").exists()
+    with pytest.raises(FaceModelError, match="face model not found"):
+        face_model_path(tmp_path / "nowhere.task")
+
+
+# --- alignment ---------------------------------------------------------------------------------
+
+def test_alignment_levels_centres_and_sizes_faces(landmarker, shared_images):
+    photo = Image.open(shared_images / "faces" / "portrait_1.jpg").convert("RGB")
+    for angle in (0, 25, -40):
+        rgb = np.asarray(photo.rotate(angle, resample=Image.Resampling.BICUBIC))
+        face = landmarker.detect(rgb)[0]
+        matrix = align.alignment_matrix(face, 512)
+        moved = face @ matrix[:, :2].T + matrix[:, 2]
+        right = moved[list(align.RIGHT_EYE_CORNERS)].mean(axis=0)
+        left = moved[list(align.LEFT_EYE_CORNERS)].mean(axis=0)
+        assert abs(right[1] - left[1]) < 6 and right[0] < left[0]  # eyes level, face upright
+        assert np.abs(moved.mean(axis=0) - 256).max() < 60  # centred
+        width = moved[:, 0].max() - moved[:, 0].min()
+        assert 0.4 < width / 512 < 0.65  # about half the crop
+
+
+def test_alignment_round_trip_gives_back_the_face(landmarker, shared_images):
+    rgb = load_rgb(shared_images / "faces" / "group_classroom.jpg")
+    for face in landmarker.detect(rgb):
+        matrix = align.alignment_matrix(face, 512)
+        crop = align.warp(rgb, matrix, (512, 512))
+        back = np.zeros_like(rgb)
+        align.paste(back, crop, matrix, np.ones((512, 512), np.float32))
+        x0, y0, x1, y1 = metric.face_box(face, rgb.shape[1], rgb.shape[0])
+        error = np.abs(back[y0:y1, x0:x1].astype(float) - rgb[y0:y1, x0:x1]).mean()
+        assert error < 3.0, error
+    # a crop smaller than the face shrinks it without aliasing, and still comes back close
+    small = align.alignment_matrix(face, 96)
+    back = np.zeros_like(rgb)
+    align.paste(back, align.warp(rgb, small, (96, 96)), small, np.ones((96, 96), np.float32))
+    assert np.abs(back[y0:y1, x0:x1].astype(float) - rgb[y0:y1, x0:x1]).mean() < 12
+
+
+def test_feather_mask_fades_to_the_edges():
+    mask = align.feather_mask(64, 8)
+    assert mask[32, 32] == 1.0 and mask[0, 0] < 0.01 and mask[0, 32] < 0.1
+    assert np.all(np.diff(mask[32, :8]) > 0)
+
+
+# --- face2paint ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keras_stylizer(hayao_generator):
+    from anime_tf.inference import Stylizer
+    return Stylizer(hayao_generator)
+
+
+def test_face_pass_changes_faces_only(keras_stylizer, landmarker, shared_images):
+    from anime_tf.face import FacePainter
+    from anime_tf.imageio import stylize_image
+
+    image = Image.open(shared_images / "faces" / "group_classroom.jpg")
+    painter = FacePainter(keras_stylizer, landmarker, crop_size=256, max_side=300)
+    painted = np.asarray(painter.stylize(image)).astype(int)
+    plain = np.asarray(stylize_image(image, keras_stylizer.stylize_array, 300)).astype(int)
+    assert painted.shape == plain.shape == (300, 300, 3)
+    rgb = np.asarray(image.convert("RGB"))
+    scale = 300 / rgb.shape[1]
+    yy, xx = np.mgrid[:300, :300]
+    near = np.zeros((300, 300), bool)
+    for face in landmarker.detect(rgb):
+        matrix = align.alignment_matrix(face, 256)
+        reach = 256 / np.sqrt(np.linalg.det(matrix[:, :2])) * scale * 0.75  # half the crop's diagonal
+        centre = align.invert(matrix) @ [128, 128, 1] * scale
+        near |= np.hypot(xx - centre[0], yy - centre[1]) < reach + 2
+        x0, y0, x1, y1 = (np.array(metric.face_box(face, rgb.shape[1], rgb.shape[0])) * scale).astype(int)
+        assert np.abs(painted[y0:y1, x0:x1] - plain[y0:y1, x0:x1]).mean() > 3  # the face was re-painted
+    assert near.mean() < 0.9
+    assert (painted[~near] == plain[~near]).all()
+
+
+def test_face_pass_without_faces_equals_plain(keras_stylizer, landmarker, shared_images):
+    from anime_tf.face import FacePainter
+    from anime_tf.imageio import stylize_image
+
+    image = Image.open(shared_images / "photos" / "scene_10.jpg")
+    painted = FacePainter(keras_stylizer, landmarker, max_side=200).stylize(image)
+    plain = stylize_image(image, keras_stylizer.stylize_array, 200)
+    assert np.array_equal(np.asarray(painted), np.asarray(plain))
+
+
+def test_stylize_faces_cli_reports_bad_files_and_writes_the_rest(hayao_weights, face_model, shared_images,
+                                                                 tmp_path, capsys):
+    from anime_tf.cli import main
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("faces/portrait_1.jpg", "photos/scene_10.jpg"):
+        Image.open(shared_images / name).save(inputs / os.path.basename(name))
+    (inputs / "broken.jpg").write_bytes((shared_images / "faces" / "portrait_0.jpg").read_bytes()[:3000])
+    code = main(["stylize", str(inputs), "--weights", str(hayao_weights), "--faces", "--face_model",
+                 str(face_model), "--face-crop-size", "256", "--max-side", "256", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["portrait_1.png", "scene_10.png"]
+    assert "broken.jpg: cannot decode" in err and "wrote 2 of 3 images" in err
+    assert max(Image.open(tmp_path / "out" / "portrait_1.png").size) == 256
+
+
+def test_stylize_faces_without_a_face_model_exits_2(hayao_weights, shared_images, tmp_path, capsys):
+    from anime_tf.cli import main
+
+    code = main(["stylize", str(shared_images / "faces" / "portrait_1.jpg"), "--weights", str(hayao_weights),
+                 "--faces", "-o", str(tmp_path / "out")])
+    assert code == 2
+    assert "put it at" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_edge_runner_faces_without_tensorflow(hayao_tflite, face_model, landmarker, shared_images, tmp_path):
+    from tests.test_edge import NO_TENSORFLOW
+
+    photo = shared_images / "faces" / "group_classroom.jpg"
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, "--model", str(hayao_tflite), str(photo),
+                             "--faces", "--face_model", str(face_model), "-o", str(tmp_path), "--threads", "2"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    painted = np.asarray(Image.open(tmp_path / "group_classroom.png")).astype(int)
+    from anime_tf.edge import EdgeModel, EdgeStylizer
+    plain = np.asarray(EdgeStylizer(EdgeModel(hayao_tflite, threads=2)).stylize(Image.open(photo))).astype(int)
+    assert painted.shape == plain.shape == (256, 256, 3)
+    rgb = load_rgb(photo)
+    for face in landmarker.detect(rgb):
+        x0, y0, x1, y1 = metric.face_box(face * 256 / rgb.shape[1], 256, 256)
+        assert np.abs(painted[y0:y1, x0:x1] - plain[y0:y1, x0:x1]).mean() > 5  # faces re-painted
+    assert (painted[-40:] == plain[-40:]).all()  # the bottom of the photo has no faces
+
+
+# --- the metric -----------------------------------------------------------------------------------
+
+def test_face_structure_error_grows_with_displacement_and_counts_lost_faces(landmarker, shared_images):
+    faces = landmarker.detect(load_rgb(shared_images / "faces" / "group_classroom.jpg"))
+    assert metric.face_structure(faces, faces) == {"errors": [0.0, 0.0, 0.0], "lost": 0}
+    errors = [metric.landmark_error(faces[0], faces[0] + [shift, 0]) for shift in (1, 2, 4)]
+    assert errors[0] < errors[1] < errors[2] and errors[1] == pytest.approx(2 / inter_ocular(faces[0]), rel=1e-4)
+    assert metric.landmark_error(faces[0], faces[0] + 500) == metric.ERROR_CAP
+    assert metric.face_structure(faces, faces[1:][::-1]) == {"errors": [0.0, 0.0], "lost": 1}
+    assert metric.match_faces(faces, [faces[0] + 1000]) == []
