@@ -46,29 +46,38 @@ flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 compute (Ampere or n
                   "layer norms stay float32; no loss scaling needed).")
 flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm.")
 flags.DEFINE_integer("seed", 0, "Seed for data order and augmentation.")
+flags.DEFINE_bool("faces", False, "Keep faces: find the photos' face landmarks once (cached beside "
+                  "them), draw --face_share of each batch from photos with faces, and add a content "
+                  "loss on eyes, nose and mouth (needs MediaPipe).")
+flags.DEFINE_float("face_weight", None, "Weight of the local face loss with --faces (1.0).")
+flags.DEFINE_float("face_share", None, "Share of each batch drawn from photos with faces, with --faces (0.3).")
+flags.DEFINE_string("face_model", None, "MediaPipe face_landmarker.task (default: fetched on first use "
+                    "into the cache and checked).")
+flags.DEFINE_string("face_cache", None, "Landmark cache file (default: .anime_tf_faces.json in --photo_dir).")
 flags.mark_flags_as_required(["photo_dir", "style_dir", "model_dir"])
 
 OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
                "save_every_steps", "sample_every_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
                "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
-               "d_adv_weight", "clip_norm"]
+               "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache"]
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from anime_tf.data import DataError
+    from anime_tf.face.landmarks import FaceModelError
     from anime_tf.train.config import TrainConfig
     from anime_tf.train.loop import Trainer, TrainingDiverged
     from anime_tf.weights import WeightsError
 
     config = TrainConfig.from_preset(
         FLAGS.preset, photo_dir=FLAGS.photo_dir, style_dir=FLAGS.style_dir, model_dir=FLAGS.model_dir,
-        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
+        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, faces=FLAGS.faces,
         **{name: FLAGS[name].value for name in OVERRIDABLE})
     try:
         step = Trainer(config).fit()
-    except (DataError, WeightsError, FileNotFoundError, ValueError) as err:
+    except (DataError, WeightsError, FaceModelError, FileNotFoundError, ValueError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:

@@ -9,6 +9,7 @@ the step count, saved with every checkpoint.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import tensorflow as tf
@@ -52,44 +53,111 @@ def grayscale(images):
     return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
 
 
-def random_view(image, size, seed, jitter=False):
-    """A size x size crop of the image scaled to a shorter side of 1 to 1.25 x size, maybe flipped."""
+def random_view(image, size, seed, jitter=False, boxes=None):
+    """A size x size crop of the image scaled to a shorter side of 1 to 1.25 x size, maybe flipped.
+
+    `boxes` ([P, 4] of x0, y0, x1, y1 as fractions of the image) are moved
+    with the crop and flip; then the result is (view, boxes in the view,
+    whether each box is at least half inside it).
+    """
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.random.stateless_uniform([], seed, 1.0, 1.25) * size / tf.reduce_min(shape)
-    image = tf.image.resize(image, tf.cast(tf.math.ceil(shape * scale), tf.int32), antialias=True)
-    image = tf.image.stateless_random_crop(image, [size, size, 3], seed + 1)
-    image = tf.image.stateless_random_flip_left_right(image, seed + 2)
+    resized = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    image = tf.image.resize(image, resized, antialias=True)
+    room = tf.cast(resized - size + 1, tf.float32)
+    offset = tf.cast(tf.random.stateless_uniform([2], seed + 1) * room, tf.int32)
+    image = tf.image.crop_to_bounding_box(image, offset[0], offset[1], size, size)
+    flip = tf.random.stateless_uniform([], seed + 2) < 0.5
+    image = tf.where(flip, image[:, ::-1], image)
     if jitter:
         image = tf.image.stateless_random_brightness(image, 0.05, seed + 3)
         image = tf.image.stateless_random_contrast(image, 0.9, 1.1, seed + 4)
         image = tf.image.stateless_random_saturation(image, 0.9, 1.1, seed + 5)
-    return tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
+    image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
+    if boxes is None:
+        return image
+    return (image, *_boxes_in_view(boxes, resized, offset, size, flip))
 
 
-def image_stream(files, size, seed, start=0, jitter=False, gray=False):
-    """Endless, deterministic stream of [-1, 1] crops; `start` skips that many elements."""
+def _boxes_in_view(boxes, resized, offset, size, flip):
+    """Boxes (fractions of the image) as fractions of the crop, and which are at least half inside."""
+    height, width = tf.cast(resized[0], tf.float32), tf.cast(resized[1], tf.float32)
+    top, left = tf.cast(offset[0], tf.float32), tf.cast(offset[1], tf.float32)
+    x0, y0, x1, y1 = tf.unstack(boxes, axis=-1)
+    x0, x1 = (x0 * width - left) / size, (x1 * width - left) / size
+    y0, y1 = (y0 * height - top) / size, (y1 * height - top) / size
+    x0, x1 = tf.where(flip, 1.0 - x1, x0), tf.where(flip, 1.0 - x0, x1)
+    area = (x1 - x0) * (y1 - y0)
+    clipped = [tf.clip_by_value(v, 0.0, 1.0) for v in (x0, y0, x1, y1)]
+    inside = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1])
+    return tf.stack(clipped, axis=-1), (area > 0) & (inside >= 0.5 * area)
+
+
+def image_stream(files, size, seed, start=0, jitter=False, gray=False, parts=None):
+    """Endless, deterministic stream of [-1, 1] crops; `start` skips that many elements.
+
+    With `parts` ((boxes, valid) per file, see `anime_tf.face.cache`), each
+    element is (crop, boxes in the crop, valid).
+    """
     paths = tf.constant(files)
     count = tf.constant(len(files), tf.int64)
+    if parts is not None:
+        boxes, valid = (tf.constant(p) for p in parts)
 
     def element(k):
         order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, k // count])
+        index = order[k % count]
         key = tf.stack([tf.constant(seed, tf.int64), k])
-        image = random_view(decode(paths[order[k % count]]), size, key, jitter)
-        if gray:
-            image = grayscale(image)
-        return image
+        if parts is not None:
+            image, in_view, visible = random_view(decode(paths[index]), size, key, jitter, boxes[index])
+            return image, in_view, visible & valid[index]
+        image = random_view(decode(paths[index]), size, key, jitter)
+        return grayscale(image) if gray else image
 
     return (tf.data.Dataset.range(start, tf.int64.max)
             .map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
             .ignore_errors(log_warning=True))  # a file that fails to decode mid-run is skipped
 
 
-def training_dataset(photo_files, style_files, smooth_files, size, batch_size, seed=0, start_step=0):
-    """Batches of (photo, anime style, smoothed gray anime), starting at `start_step`."""
-    start = start_step * batch_size
-    streams = (image_stream(photo_files, size, seed, start, jitter=True),
-               image_stream(style_files, size, seed + 1, start),
-               image_stream(smooth_files, size, seed + 2, start, gray=True))
-    return (tf.data.Dataset.zip(streams)
-            .batch(batch_size, drop_remainder=True)
+def face_batch_split(batch_size, face_share):
+    """How many of each batch come from photos with faces (at least one when asked)."""
+    if face_share <= 0:
+        return 0
+    return min(batch_size, max(1, math.ceil(face_share * batch_size)))
+
+
+def training_dataset(photo_files, style_files, smooth_files, size, batch_size, seed=0, start_step=0,
+                     parts=None, face_share=0.0):
+    """Batches of (photo, anime style, smoothed gray anime), starting at `start_step`.
+
+    With `parts` ((boxes, valid) per photo file), batches also carry each
+    photo's part boxes and their validity, and `face_share` of every batch is
+    drawn from the photos that have faces (face-priority sampling).
+    """
+    anime = (image_stream(style_files, size, seed + 1, start_step * batch_size)
+             .batch(batch_size, drop_remainder=True))
+    smooth = (image_stream(smooth_files, size, seed + 2, start_step * batch_size, gray=True)
+              .batch(batch_size, drop_remainder=True))
+    if parts is None:
+        photos = (image_stream(photo_files, size, seed, start_step * batch_size, jitter=True)
+                  .batch(batch_size, drop_remainder=True))
+        return tf.data.Dataset.zip(photos, anime, smooth).prefetch(AUTOTUNE)
+    with_faces = [i for i, valid in enumerate(parts[1]) if valid.any()]
+    share = face_batch_split(batch_size, face_share) if with_faces else 0
+    streams = []
+    if share:
+        subset = ([photo_files[i] for i in with_faces], tuple(p[with_faces] for p in parts))
+        streams.append(image_stream(subset[0], size, seed + 3, start_step * share, jitter=True, parts=subset[1])
+                       .batch(share, drop_remainder=True))
+    if share < batch_size:
+        rest = batch_size - share
+        streams.append(image_stream(photo_files, size, seed, start_step * rest, jitter=True, parts=parts)
+                       .batch(rest, drop_remainder=True))
+    photos = tf.data.Dataset.zip(*streams).map(_concat) if len(streams) > 1 else streams[0]
+    return (tf.data.Dataset.zip(photos, anime, smooth)
+            .map(lambda photo, anime, smooth: (photo[0], anime, smooth, photo[1], photo[2]))
             .prefetch(AUTOTUNE))
+
+
+def _concat(*parts):
+    return tuple(tf.concat(values, axis=0) for values in zip(*parts))

@@ -92,3 +92,24 @@ def discriminator_loss(real, fake, gray, smooth, weights):
     w_real, w_fake, w_gray, w_smooth = weights
     return (w_real * _per_example_mean(tf.square(real - 1.0)) + w_fake * _per_example_mean(tf.square(fake))
             + w_gray * _per_example_mean(tf.square(gray)) + w_smooth * _per_example_mean(tf.square(smooth)))
+
+
+FACE_CROP = 64  # eyes, nose and mouth are compared at this size
+
+
+def face_loss(vgg, photo, fake, boxes, valid, crop=FACE_CROP):
+    """Content loss on crops around eyes, nose and mouth: keeps faces where the photo had them.
+
+    `boxes` [batch, parts, 4] are (x0, y0, x1, y1) fractions of the image and
+    `valid` [batch, parts] says which are real parts; each example's loss is
+    the mean over its valid parts of the L1 between VGG features of the
+    photo's and the generated crop, 0 for an example without faces.
+    """
+    batch, parts = tf.shape(boxes)[0], tf.shape(boxes)[1]
+    corners = tf.gather(tf.reshape(boxes, [-1, 4]), [1, 0, 3, 2], axis=1)  # y0, x0, y1, x1
+    owner = tf.repeat(tf.range(batch), parts)
+    photo_parts = tf.image.crop_and_resize(photo, corners, owner, [crop, crop])
+    fake_parts = tf.image.crop_and_resize(fake, corners, owner, [crop, crop])
+    per_part = tf.reshape(content_loss(vgg(photo_parts), vgg(fake_parts)), [batch, parts])
+    weight = tf.cast(valid, per_part.dtype)
+    return tf.reduce_sum(per_part * weight, axis=1) / tf.maximum(tf.reduce_sum(weight, axis=1), 1.0)

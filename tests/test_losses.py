@@ -3,6 +3,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from anime_tf import losses
 from anime_tf.models import Discriminator
@@ -91,3 +92,22 @@ def test_vgg_weights_load_from_an_offline_file(vgg, tmp_path):
     reference = keras.applications.VGG19(include_top=False, weights=None)
     reference.load_weights(path)
     np.testing.assert_array_equal(from_file.conv4_4.kernel.numpy(), reference.get_layer("block4_conv4").kernel.numpy())
+
+
+def test_face_loss_is_zero_for_identical_images_and_grows_with_displacement(vgg, landmarker, shared_images):
+    from anime_tf.face.landmarks import part_boxes
+
+    rgb = np.asarray(Image.open(shared_images / "faces" / "portrait_1.jpg").convert("RGB").resize((256, 256)))
+    faces = landmarker.detect(rgb)
+    boxes = np.array([[box for face in faces for box in part_boxes(face).values()]], np.float32) / 256
+    valid = np.ones(boxes.shape[:2], bool)
+    photo = tf.constant(rgb[None] / 127.5 - 1.0, tf.float32)
+    shifted = [float(losses.face_loss(vgg, photo, tf.roll(photo, shift, axis=2), boxes, valid)[0])
+               for shift in (0, 2, 4, 8)]
+    assert shifted[0] == 0.0
+    assert shifted[1] < shifted[2] < shifted[3]
+    # only the parts count: changing the image far from every face leaves the loss at 0
+    far = np.array(photo)
+    far[0, -20:] = 1.0
+    assert float(losses.face_loss(vgg, photo, tf.constant(far), boxes, valid)[0]) == 0.0
+    assert float(losses.face_loss(vgg, photo, tf.roll(photo, 8, axis=2), boxes, ~valid)[0]) == 0.0

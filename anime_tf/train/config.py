@@ -46,6 +46,17 @@ class TrainConfig:
     mixed_precision: bool = False
     clip_norm: float | None = None
     seed: int = 0
+    # Faces (anime_tf.face): landmarks cached beside the photos, face-priority
+    # sampling, and a content loss on crops around eyes, nose and mouth.
+    faces: bool = False
+    face_weight: float = 1.0
+    face_share: float = 0.3  # of each batch drawn from photos with faces
+    face_model: str | None = None  # face_landmarker.task; default: fetched into the cache
+    face_cache: str | None = None  # default: .anime_tf_faces.json in photo_dir
+
+    def __post_init__(self):
+        if not 0.0 <= self.face_share <= 1.0:
+            raise ValueError(f"face_share must be between 0 and 1, not {self.face_share}")
 
     @classmethod
     def from_preset(cls, preset="hayao", **overrides):

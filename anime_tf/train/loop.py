@@ -99,17 +99,27 @@ class Trainer:
     def _apply(self, optimizer, tape, loss, variables):
         optimizer.apply(tape.gradient(loss, variables), variables)
 
-    def _init_replica_step(self, photo, anime, smooth):
+    def _face_term(self, photo, fake, parts):
+        """(weighted local face loss, its value) when batches carry face parts, else None."""
+        if not parts:
+            return None
+        face = self._average(losses.face_loss(self.vgg, photo, fake, *parts))
+        return self.config.face_weight * face, face
+
+    def _init_replica_step(self, photo, anime, smooth, *parts):
         del anime, smooth  # the init phase learns to reconstruct content only
         c = self.config
         with tf.GradientTape() as tape:
             fake = self._generate(photo)
             content = self._average(losses.content_loss(self.vgg(photo), self.vgg(fake)))
             loss = c.content_weight * content
+            face = self._face_term(photo, fake, parts)
+            if face:
+                loss += face[0]
         self._apply(self.init_optimizer, tape, loss, self.generator.trainable_variables)
-        return {"init/content": content, "init/total": loss}
+        return {"init/content": content, **({"init/face": face[1]} if face else {}), "init/total": loss}
 
-    def _gan_replica_step(self, photo, anime, smooth):
+    def _gan_replica_step(self, photo, anime, smooth, *parts):
         c = self.config
         anime_gray = data.grayscale(anime)
         with tf.GradientTape() as tape:  # discriminator first, as the official loop
@@ -129,9 +139,12 @@ class Trainer:
             tv = self._average(losses.total_variation_loss(fake))
             g_loss = (c.g_adv_weight * adversarial + c.content_weight * content + c.style_weight * style
                       + c.color_weight * color + c.tv_weight * tv)
+            face = self._face_term(photo, fake, parts)
+            if face:
+                g_loss += face[0]
         self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
         return {"g/adversarial": adversarial, "g/content": content, "g/style": style, "g/color": color,
-                "g/tv": tv, "g/total": g_loss, "d/total": d_loss}
+                "g/tv": tv, **({"g/face": face[1]} if face else {}), "g/total": g_loss, "d/total": d_loss}
 
     def _distributed(self, replica_step):
         def step(batch):
@@ -169,7 +182,9 @@ class Trainer:
         if start >= total_steps:
             print(f"nothing to do: the run is at step {start} of {total_steps}", file=sys.stderr)
             return start
-        dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start)
+        parts = self._face_parts(photos) if c.faces else None
+        dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start,
+                                        parts=parts, face_share=c.face_share)
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         writer = tf.summary.create_file_writer(str(self.model_dir / "logs"))
         samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
@@ -203,6 +218,19 @@ class Trainer:
         bar.close()
         writer.flush()
         return total_steps
+
+    def _face_parts(self, photos):
+        """Part boxes of the photos' faces from the cache beside them (found once), or None without faces."""
+        from anime_tf.face.cache import default_cache_path, parts_array, photo_parts
+
+        cache = self.config.face_cache or default_cache_path(self.config.photo_dir)
+        boxes, valid = parts_array(photos, photo_parts(photos, cache, self.config.face_model))
+        with_faces = int(valid.any(axis=1).sum())
+        if not with_faces:
+            print("no faces in the photos: face sampling and the face loss are off", file=sys.stderr)
+            return None
+        print(f"faces in {with_faces} of {len(photos)} photos (landmarks cached in {cache})", file=sys.stderr)
+        return boxes, valid
 
     def _sample_grid(self, photos):
         fake = self.generator(photos, training=False)
