@@ -45,7 +45,7 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker"],
 flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 compute (Ampere or newer GPUs, TPUs; "
                   "layer norms stay float32; no loss scaling needed).")
 flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm.")
-flags.DEFINE_integer("seed", 0, "Seed for data order and augmentation.")
+flags.DEFINE_integer("seed", 0, "Seed for weight initialisation, data order and augmentation.")
 flags.DEFINE_bool("faces", False, "Keep faces: find the photos' face landmarks once (cached beside "
                   "them), draw --face_share of each batch from photos with faces, and add a content "
                   "loss on eyes, nose and mouth (needs MediaPipe).")
@@ -75,6 +75,9 @@ def main(argv):
         FLAGS.preset, photo_dir=FLAGS.photo_dir, style_dir=FLAGS.style_dir, model_dir=FLAGS.model_dir,
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, faces=FLAGS.faces,
         **{name: FLAGS[name].value for name in OVERRIDABLE})
+    import keras
+
+    keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker and every run
     try:
         step = Trainer(config).fit()
     except (DataError, WeightsError, FaceModelError, FileNotFoundError, ValueError) as err:

@@ -333,3 +333,43 @@ def test_training_with_faces_adds_the_face_loss(train_data, face_photos, face_mo
     assert 0 < float(values["g/face"]) < 10 and math.isfinite(float(values["g/total"]))
     with pytest.raises(ValueError, match="face_share must be between 0 and 1"):
         TrainConfig.from_preset("hayao", photo_dir="p", style_dir="s", model_dir="m", face_share=1.5)
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_from_tf_config_train_like_one_process(train_data, tmp_path):
+    """MultiWorkerMirroredStrategy on localhost: the chief's weights equal a one-process run's."""
+    import json
+
+    photos, style = train_data
+    flags = ["--photo_dir", str(photos), "--style_dir", str(style), "--image_size", "64", "--batch_size", "2",
+             "--steps_per_epoch", "1", "--init_epochs", "1", "--epochs", "2", "--vgg_weights", "none"]
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    workers = [subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *flags, "--model_dir", str(tmp_path / "multi"),
+         "--strategy", "multiworker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**env, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+        for i in range(2)]
+    single = subprocess.run([sys.executable, str(ROOT / "train.py"), *flags, "--model_dir", str(tmp_path / "one")],
+                            capture_output=True, text=True, env=env, timeout=600)
+    results = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, err) in zip(workers, results):
+        assert worker.returncode == 0, err[-3000:]
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["checkpoints", "generator.weights.h5", "logs"]
+    from anime_tf.weights import load_generator
+    multi, one = load_generator(tmp_path / "multi"), load_generator(tmp_path / "one")
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(multi.get_weights(), one.get_weights()))
+    assert worst < 1e-4, worst
+    assert tf.train.latest_checkpoint(tmp_path / "multi" / "checkpoints").endswith("-2")

@@ -11,6 +11,7 @@ with the batches it would have seen. Each save also exports the generator as
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,21 @@ def _adam(learning_rate, clip_norm):
 
 
 
+def is_chief(strategy):
+    """Whether this process writes checkpoints, summaries and the progress bar.
+
+    Single-machine strategies have one process; under MultiWorkerMirroredStrategy
+    it is the `chief` task, or worker 0 when TF_CONFIG names no chief.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().as_dict())
+
+
 class Trainer:
     """Builds models, optimizers and checkpoints for a `TrainConfig`, and runs the schedule."""
 
@@ -66,7 +82,11 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             generator=self.generator, discriminator=self.discriminator, init_optimizer=self.init_optimizer,
             g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints", max_to_keep=3)
+        # Every worker must take part in a save; only the chief's copy is kept.
+        self.chief = is_chief(self.strategy)
+        self.checkpoint_dir = self.model_dir / "checkpoints"
+        own_dir = self.checkpoint_dir if self.chief else self.model_dir / f".worker-{self.strategy.cluster_resolver.task_id}"
+        self.manager = tf.train.CheckpointManager(self.checkpoint, own_dir, max_to_keep=3)
         # One step of each phase on a distributed batch (photo, anime, smoothed gray anime).
         self.init_step = tf.function(self._distributed(self._init_replica_step))
         self.gan_step = tf.function(self._distributed(self._gan_replica_step))
@@ -157,8 +177,9 @@ class Trainer:
 
     def restore(self):
         """Resume from the last checkpoint, or start (from --init_from if given); returns the step."""
-        latest = self.manager.restore_or_initialize()
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)  # the chief's, on every worker
         if latest:
+            self.checkpoint.restore(latest)
             print(f"resuming from {latest} at step {int(self.step.numpy())}", file=sys.stderr)
         elif self.config.init_from:
             self.generator.set_weights(load_generator(self.config.init_from).get_weights())
@@ -167,6 +188,9 @@ class Trainer:
 
     def save(self):
         path = self.manager.save(checkpoint_number=self.step)
+        if not self.chief:
+            shutil.rmtree(self.manager.directory, ignore_errors=True)
+            return None
         save_generator(self.generator, self.model_dir / GENERATOR_WEIGHTS_FILE, overwrite=True)
         return path
 
@@ -186,9 +210,11 @@ class Trainer:
         dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start,
                                         parts=parts, face_share=c.face_share)
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
-        writer = tf.summary.create_file_writer(str(self.model_dir / "logs"))
+        writer = (tf.summary.create_file_writer(str(self.model_dir / "logs")) if self.chief
+                  else tf.summary.create_noop_writer())
         samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
-        bar = tqdm(total=total_steps, initial=start, desc="train", unit="step", file=sys.stderr)
+        bar = tqdm(total=total_steps, initial=start, desc="train", unit="step", file=sys.stderr,
+                   disable=not self.chief)
         last_save, tick = start, time.perf_counter()
         for step in range(start, total_steps):
             phase_step = self.init_step if step < init_steps else self.gan_step
