@@ -12,7 +12,8 @@ median error over matched faces, faces no longer found, the stylization
 strength inside the face boxes (mean absolute difference to the photo, 0-255)
 and its ratio to plain full-resolution stylization's and to the same run
 without the face pass, and seconds per image.
-The photo saved as JPEG at quality 50 shows the metric's noise floor.
+The photo saved as JPEG at quality 50, and the photo itself scaled to
+--max-side, show the metric's floor at full and at reduced size.
 """
 import argparse
 import io
@@ -25,7 +26,7 @@ from PIL import Image
 
 from anime_tf.face import FaceLandmarker, FacePainter
 from anime_tf.face.metric import face_structure, rescaled, stylization_strength
-from anime_tf.imageio import find_images, load_image, split_alpha, stylize_image
+from anime_tf.imageio import find_images, load_image, shrink_to, split_alpha, stylize_image
 
 
 FULL = "plain, full resolution"
@@ -44,6 +45,8 @@ def variants(args, landmarker):
     keras = Stylizer(args.weights)
     runs = [(FULL, keras.stylize, None),
             ("JPEG q50 of the photo", jpeg_copy, None),
+            (f"photo at --max-side {args.max_side}", lambda image: shrink_to(image.convert("RGB"), args.max_side),
+             None),
             (f"plain, --max-side {args.max_side}",
              lambda image: stylize_image(image, keras.stylize_array, args.max_side), None),
             (f"--max-side {args.max_side} --faces",

@@ -252,3 +252,44 @@ def test_face_structure_error_grows_with_displacement_and_counts_lost_faces(land
     assert metric.landmark_error(faces[0], faces[0] + 500) == metric.ERROR_CAP
     assert metric.face_structure(faces, faces[1:][::-1]) == {"errors": [0.0, 0.0], "lost": 1}
     assert metric.match_faces(faces, [faces[0] + 1000]) == []
+
+
+class _Blur:
+    """A stand-in stylizer: a blurred copy (or, with radius 0, the input itself)."""
+
+    def __init__(self, radius):
+        self.radius = radius
+
+    def stylize_array(self, rgb):
+        from PIL import ImageFilter
+        return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(self.radius)))
+
+
+def test_face_crops_come_from_the_face_stylizer_at_full_resolution(landmarker, shared_images):
+    from anime_tf.face import FacePainter
+    from anime_tf.imageio import stylize_image
+
+    photo = Image.open(shared_images / "faces" / "portrait_1.jpg").convert("RGB")
+    painter = FacePainter(_Blur(3), landmarker, face_stylizer=_Blur(0), max_side=256)
+    out = np.asarray(painter.stylize(photo)).astype(float)
+    blurred = np.asarray(stylize_image(photo, _Blur(3).stylize_array, 256)).astype(float)
+    assert out.shape == blurred.shape and max(out.shape[:2]) == 256
+    small = np.asarray(photo.resize(out.shape[1::-1], Image.Resampling.LANCZOS)).astype(float)
+    for face in landmarker.detect(np.asarray(photo)):
+        x0, y0, x1, y1 = metric.face_box(metric.rescaled([face], photo.size, (256, 256))[0], 256, 256)
+        # faces are sharp (the face stylizer on full-resolution crops), the rest as the whole pass left it
+        face_error = np.abs(out[y0:y1, x0:x1] - small[y0:y1, x0:x1]).mean()
+        assert face_error < 0.5 * np.abs(blurred[y0:y1, x0:x1] - small[y0:y1, x0:x1]).mean()
+        assert face_error < 6
+    assert (out[-20:] == blurred[-20:]).all()
+
+
+def test_stylize_faces_with_missing_face_weights_exits_2(hayao_weights, face_model, shared_images, tmp_path,
+                                                         capsys):
+    from anime_tf.cli import main
+
+    code = main(["stylize", str(shared_images / "faces" / "portrait_1.jpg"), "--weights", str(hayao_weights),
+                 "--faces", "--face_weights", str(tmp_path / "missing.weights.h5"), "--face_model",
+                 str(face_model), "-o", str(tmp_path / "out")])
+    assert code == 2
+    assert "weights not found" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -273,6 +273,15 @@ def test_face_parts_are_found_once_and_cached_beside_the_photos(face_photos, fac
     assert photo_parts(files, cache, face_model, progress=False)[files[-1]] == []
 
 
+def test_without_faces_in_the_photos_face_training_is_off(train_data, face_model, tmp_path, capsys):
+    photos, style = train_data  # scenes only
+    config = TrainConfig.from_preset("hayao", photo_dir=str(photos), style_dir=str(style),
+                                     model_dir=str(tmp_path / "run"), faces=True, face_model=str(face_model),
+                                     face_cache=str(tmp_path / "faces.json"), **SMALL)
+    assert Trainer(config)._face_parts(data.list_images(photos)) is None
+    assert "no faces in the photos: face sampling and the face loss are off" in capsys.readouterr().err
+
+
 def test_part_boxes_move_with_the_crop_and_flip():
     image = np.zeros((150, 200, 3), np.float32)
     image[30:60, 120:160] = 1.0  # a white part at x 0.6-0.8, y 0.2-0.4

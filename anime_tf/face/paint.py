@@ -14,7 +14,7 @@ from PIL import Image
 
 from anime_tf import config
 from anime_tf.face.align import alignment_matrix, feather_mask, paste, scaled, warp
-from anime_tf.imageio import shrink_to, stylize_image
+from anime_tf.imageio import match_brightness, shrink_to, stylize_image
 
 
 class FacePainter:
@@ -50,10 +50,12 @@ class FacePainter:
     def paint_faces(self, rgb, out, faces):
         """Paste a stylized aligned crop of `rgb` for each face (478x2 landmarks in `rgb`'s pixels) into `out`."""
         sx, sy = out.shape[1] / rgb.shape[1], out.shape[0] / rgb.shape[0]
+        size = (self.crop_size, self.crop_size)
         for face in faces:
             matrix = alignment_matrix(face, self.crop_size)
-            crop = warp(rgb, matrix, (self.crop_size, self.crop_size))
-            painted = self._stylize_crop(crop)
+            painted = self._stylize_crop(warp(rgb, matrix, size))
+            # The tone of the whole-image result around this face, so no seam shows in brightness.
+            painted = match_brightness(painted, warp(out, scaled(matrix, sx, sy), size))
             paste(out, painted, scaled(matrix, sx, sy), self.mask)
         return out
 
