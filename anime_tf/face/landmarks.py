@@ -99,6 +99,9 @@ class FaceLandmarker:
     def detect(self, rgb):
         """Landmarks of every face in a uint8 RGB array (HxWx3), largest face first.
 
+        Coordinates are (x, y) pixels with pixel centres on whole numbers, as
+        OpenCV counts them.
+
         MediaPipe's detector sees the image at 128 pixels, so faces in a
         group photo are too small for it; the image is therefore also searched
         in overlapping square windows (`search_windows`). A face found twice

@@ -4,8 +4,9 @@ A generator run on a whole image that was scaled down (a phone, a fixed-size
 edge model, `--max-side`) sees faces a few dozen pixels wide and warps eyes
 and mouths. Here every face is also cut from the original photo, upright and
 about half the crop's width, stylized at the crop's size, and warped back
-with a feathered edge, so eyes, nose and mouth stay where they were. Pixels
-away from faces are exactly the plain stylization's.
+with a feathered edge, so eyes, nose and mouth stay where they were. Each
+crop takes the brightness of the whole-image result beneath it, so faces keep
+the image's tone. Pixels away from faces are exactly the plain stylization's.
 """
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ class FacePainter:
         sx, sy = out.shape[1] / rgb.shape[1], out.shape[0] / rgb.shape[0]
         size = (self.crop_size, self.crop_size)
         for face in faces:
-            matrix = alignment_matrix(face, self.crop_size)
+            matrix = alignment_matrix(face, self.crop_size)  # photo pixels to crop pixels
+            in_out = scaled(matrix, sx, sy)  # output pixels to crop pixels
             painted = self._stylize_crop(warp(rgb, matrix, size))
-            # The tone of the whole-image result around this face, so no seam shows in brightness.
-            painted = match_brightness(painted, warp(out, scaled(matrix, sx, sy), size))
-            paste(out, painted, scaled(matrix, sx, sy), self.mask)
+            painted = match_brightness(painted, warp(out, in_out, size))
+            paste(out, painted, in_out, self.mask)
         return out
 
     def close(self):
