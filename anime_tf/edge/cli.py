@@ -43,7 +43,7 @@ def main(argv=None):
         return batch.EXIT_UNUSABLE
     try:
         model = EdgeModel(args.model, threads=args.threads)
-        face_model = EdgeModel(args.face_weights, threads=args.threads) if args.face_weights else model
+        face_model = EdgeModel(args.face_weights, threads=args.threads) if args.faces and args.face_weights else model
     except (ValueError, OSError) as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE

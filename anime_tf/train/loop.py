@@ -85,8 +85,8 @@ class Trainer:
         # Every worker must take part in a save; only the chief's copy is kept.
         self.chief = is_chief(self.strategy)
         self.checkpoint_dir = self.model_dir / "checkpoints"
-        own_dir = self.checkpoint_dir if self.chief else self.model_dir / f".worker-{self.strategy.cluster_resolver.task_id}"
-        self.manager = tf.train.CheckpointManager(self.checkpoint, own_dir, max_to_keep=3)
+        scratch = None if self.chief else self.model_dir / f".worker-{self.strategy.cluster_resolver.task_id}"
+        self.manager = tf.train.CheckpointManager(self.checkpoint, scratch or self.checkpoint_dir, max_to_keep=3)
         # One step of each phase on a distributed batch (photo, anime, smoothed gray anime).
         self.init_step = tf.function(self._distributed(self._init_replica_step))
         self.gan_step = tf.function(self._distributed(self._gan_replica_step))
