@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anime_tf import config
 from anime_tf.files import OutputExistsError
 from anime_tf.imageio import ImageError, find_images, load_image, save_image
 
@@ -58,19 +59,23 @@ def add_face_arguments(parser, weights_help):
 
 
 def with_face_pass(args, stylizer, face_stylizer=None, crop_size=None):
-    """`stylizer` wrapped in a `FacePainter` when --faces is given; raises FaceModelError."""
+    """`stylizer` wrapped in a `FacePainter` when --faces is given; raises FaceModelError.
+
+    `crop_size`: the face crops' edge unless --face-crop-size says otherwise
+    (default: `config.FACE_CROP_SIZE`).
+    """
+    from anime_tf.face.landmarks import FaceLandmarker, FaceModelError
+
     if not args.faces:
         return stylizer
     try:
-        from anime_tf.face import FaceLandmarker, FacePainter
+        from anime_tf.face.paint import FacePainter
     except ImportError as err:
-        from anime_tf.face.landmarks import FaceModelError
-        raise FaceModelError(f"--faces needs MediaPipe ({err.name} is missing): "
+        raise FaceModelError(f"--faces needs MediaPipe and OpenCV ({err.name} is missing): "
                              "pip install 'anime-tf[faces]'") from err
-    landmarker = FaceLandmarker(args.face_model)
-    crop_size = args.face_crop_size or crop_size
-    return FacePainter(stylizer, landmarker, face_stylizer=face_stylizer, max_side=args.max_side,
-                       **({"crop_size": crop_size} if crop_size else {}))
+    crop_size = args.face_crop_size or crop_size or config.FACE_CROP_SIZE
+    return FacePainter(stylizer, FaceLandmarker(args.face_model), face_stylizer=face_stylizer,
+                       crop_size=crop_size, max_side=args.max_side)
 
 
 def positive_int(text):

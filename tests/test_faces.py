@@ -293,3 +293,16 @@ def test_stylize_faces_with_missing_face_weights_exits_2(hayao_weights, face_mod
                  str(face_model), "-o", str(tmp_path / "out")])
     assert code == 2
     assert "weights not found" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_edge_runner_faces_without_mediapipe_says_what_to_install(hayao_tflite, shared_images, tmp_path):
+    """The edge-only install has neither MediaPipe nor OpenCV: --faces names the extra to install."""
+    from tests.test_edge import NO_TENSORFLOW
+
+    script = NO_TENSORFLOW.replace('("tensorflow", "keras")', '("tensorflow", "keras", "cv2", "mediapipe")')
+    result = subprocess.run([sys.executable, "-c", script, "--model", str(hayao_tflite),
+                             str(shared_images / "faces" / "portrait_1.jpg"), "--faces", "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'anime-tf[faces]'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -115,7 +115,7 @@ class FaceLandmarker:
         for top, left, size in search_windows(height, width):
             window = rgb[top:top + size, left:left + size]
             for face in self._detect_in(window):
-                if _inside(face, window.shape, (top, left, height, width)):
+                if _whole_in_window(face, top, left, size, height, width):
                     face = face + np.array([left, top], np.float32)
                     if not any(_same_face(face, kept) for kept in faces):
                         faces.append(face)
@@ -168,14 +168,13 @@ def search_windows(height, width, fraction=0.4, smallest=384):
     return [(top, left, size) for top in tops for left in lefts]
 
 
-def _inside(face, shape, window, margin=2):
-    """Whether a face found in a window is whole: away from every window edge inside the image."""
-    top, left, height, width = window
-    size_h, size_w = shape[:2]
+def _whole_in_window(face, top, left, size, height, width, margin=2):
+    """Whether a face found in a window (window pixels) keeps away from every window edge
+    that lies inside the height x width image: a face the window cuts is not whole."""
     (x0, y0), (x1, y1) = face.min(axis=0), face.max(axis=0)
     return ((x0 > margin or left == 0) and (y0 > margin or top == 0)
-            and (x1 < size_w - margin or left + size_w >= width)
-            and (y1 < size_h - margin or top + size_h >= height))
+            and (x1 < size - margin or left + size >= width)
+            and (y1 < size - margin or top + size >= height))
 
 
 def _same_face(a, b):

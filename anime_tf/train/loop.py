@@ -119,12 +119,9 @@ class Trainer:
     def _apply(self, optimizer, tape, loss, variables):
         optimizer.apply(tape.gradient(loss, variables), variables)
 
-    def _face_term(self, photo, fake, parts):
-        """(weighted local face loss, its value) when batches carry face parts, else None."""
-        if not parts:
-            return None
-        face = self._average(losses.face_loss(self.vgg, photo, fake, *parts))
-        return self.config.face_weight * face, face
+    def _face_loss(self, photo, fake, parts):
+        """The local face loss when batches carry face parts (boxes, valid), else None."""
+        return self._average(losses.face_loss(self.vgg, photo, fake, *parts)) if parts else None
 
     def _init_replica_step(self, photo, anime, smooth, *parts):
         del anime, smooth  # the init phase learns to reconstruct content only
@@ -133,11 +130,11 @@ class Trainer:
             fake = self._generate(photo)
             content = self._average(losses.content_loss(self.vgg(photo), self.vgg(fake)))
             loss = c.content_weight * content
-            face = self._face_term(photo, fake, parts)
-            if face:
-                loss += face[0]
+            face = self._face_loss(photo, fake, parts)
+            if face is not None:
+                loss += c.face_weight * face
         self._apply(self.init_optimizer, tape, loss, self.generator.trainable_variables)
-        return {"init/content": content, **({"init/face": face[1]} if face else {}), "init/total": loss}
+        return {"init/content": content, **({"init/face": face} if face is not None else {}), "init/total": loss}
 
     def _gan_replica_step(self, photo, anime, smooth, *parts):
         c = self.config
@@ -159,12 +156,13 @@ class Trainer:
             tv = self._average(losses.total_variation_loss(fake))
             g_loss = (c.g_adv_weight * adversarial + c.content_weight * content + c.style_weight * style
                       + c.color_weight * color + c.tv_weight * tv)
-            face = self._face_term(photo, fake, parts)
-            if face:
-                g_loss += face[0]
+            face = self._face_loss(photo, fake, parts)
+            if face is not None:
+                g_loss += c.face_weight * face
         self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
         return {"g/adversarial": adversarial, "g/content": content, "g/style": style, "g/color": color,
-                "g/tv": tv, **({"g/face": face[1]} if face else {}), "g/total": g_loss, "d/total": d_loss}
+                "g/tv": tv, **({"g/face": face} if face is not None else {}), "g/total": g_loss,
+                "d/total": d_loss}
 
     def _distributed(self, replica_step):
         def step(batch):
