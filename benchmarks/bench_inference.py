@@ -8,9 +8,10 @@ different photo) so that load on this noisy machine hits every row alike;
 each row's figure is the median over the rounds, after warm-up, and each
 timed run follows an untimed run of the same model. Every row is
 compared with the reference INT8 model at 256x256, and with this machine's
-measured compute peak (a large 1x1 convolution through the same LiteRT path,
-float32 and int8). Calibration uses faces/ plus every third photo of photos/;
-fidelity is measured on the other photos (held out).
+measured compute peak (a large 1x1 convolution through the same LiteRT
+path, float32 and int8, timed in the same rounds). Calibration uses faces/
+plus every third photo of photos/; fidelity is measured on the other photos
+(held out).
 """
 import argparse
 import statistics
@@ -34,16 +35,20 @@ VARIANTS = [("float32", {}), ("float16", {}), ("dynamic", {}), ("int8", {}),
 
 
 def generator_flops(generator, size):
-    """Floating-point operations of one forward pass (TF profiler on the frozen graph)."""
+    """Floating-point operations of one forward pass of the official graph (TF profiler, frozen)."""
     spec = tf.TensorSpec([1, size, size, 3], tf.float32)
-    frozen = convert_variables_to_constants_v2(tf.function(lambda x: generator(x)).get_concrete_function(spec))
+    official = tf.function(lambda x: generator(x, training=True))
+    frozen = convert_variables_to_constants_v2(official.get_concrete_function(spec))
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops
 
 
-def peak_flops(workdir, threads, int8, rounds=20):
-    """FLOP/s of a large 1x1 conv (a pure GEMM) through LiteRT: this machine's compute limit."""
+def peak_probe(workdir, threads, int8):
+    """A large 1x1 conv (a pure GEMM) through LiteRT and its FLOP count: this machine's compute limit.
+
+    It is timed in every round beside the models, so load hits it alike.
+    """
     path = workdir / f"peak_{'int8' if int8 else 'float32'}.tflite"
     shape, channels = (1, 64, 64, 512), 512
     if not path.exists():
@@ -58,14 +63,7 @@ def peak_flops(workdir, threads, int8, rounds=20):
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.zeros(shape, np.float32))
-    for _ in range(3):
-        interpreter.invoke()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return 2 * np.prod(shape) * channels / statistics.median(times)
+    return (lambda _: interpreter.invoke()), 2 * np.prod(shape) * channels
 
 
 def load_photos(folder, size):
@@ -112,6 +110,7 @@ def main():
             rows.append((f"TFLite {variant}", size, model, path.stat().st_size))
     reference = EdgeModel(args.reference, threads=args.threads)
     rows.append(("reference INT8 (PINTO)", 256, reference, args.reference.stat().st_size))
+    probes = {int8: peak_probe(args.workdir, args.threads, int8) for int8 in (False, True)}
 
     inputs = {size: load_photos(held_out, size) for size in set(sizes) | {256}}
     float_outputs = {size: {n: from_model_range(generator(x)) for n, x in inputs[size].items()} for size in inputs}
@@ -120,14 +119,15 @@ def main():
         scores = [psnr(from_model_range(run(x)), float_outputs[size][n]) for n, x in inputs[size].items()]
         fidelity[name, size] = (statistics.fmean(scores), min(scores))
 
-    times = {(name, size): [] for name, size, _, _ in rows}
+    timed = rows + [(f"peak {int8}", 256, run, None) for int8, (run, _) in probes.items()]
+    times = {(name, size): [] for name, size, _, _ in timed}
     names = list(inputs[256])
-    for name, size, run, _ in rows:  # warm-up
+    for name, size, run, _ in timed:  # warm-up
         for _ in range(2):
             run(inputs[size][names[0]])
     for r in range(args.rounds):
         image = names[r % len(names)]
-        for name, size, run, _ in rows:
+        for name, size, run, _ in timed:
             # One untimed run first: the previous model's thread pool and caches are not this one's.
             run(inputs[size][image])
             start = time.perf_counter()
@@ -137,8 +137,7 @@ def main():
     reference_ms = median_ms["reference INT8 (PINTO)", 256]
 
     flops = {size: generator_flops(generator, size) for size in set(sizes) | {256}}
-    peak_f32 = peak_flops(args.workdir, args.threads, int8=False)
-    peak_i8 = peak_flops(args.workdir, args.threads, int8=True)
+    peak_f32, peak_i8 = (probes[int8][1] / median_ms[f"peak {int8}", 256] * 1000 for int8 in (False, True))
     print(f"\n{args.threads} threads, median of {args.rounds} interleaved rounds after warm-up; "
           f"fidelity: mean PSNR vs Keras float on {len(held_out)} held-out photos")
     print(f"generator: {', '.join(f'{flops[s] / 1e9:.1f} GFLOP at {s}' for s in sorted(flops))}; "

@@ -83,6 +83,45 @@ def test_padding_follows_the_official_conv_helper():
     np.testing.assert_array_equal(padded[:, :5, 6], x[:, :, 4])
 
 
+@pytest.mark.parametrize("padding", [(1, 1, 1, 1), (3, 3, 3, 3), (0, 1, 0, 1), (0, 3, 0, 2)])
+def test_both_reflect_paddings_equal_tf_pad_reflect(padding):
+    x = random_images(2, 9, 11, 5)
+    top, bottom, left, right = padding
+    expected = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT").numpy()
+    np.testing.assert_array_equal(generator_module.reflect_pad(x, *padding).numpy(), expected)
+    np.testing.assert_array_equal(generator_module.reflect_pad_gather(x, *padding).numpy(), expected)
+    dynamic = tf.function(lambda x: generator_module.reflect_pad_gather(x, *padding),
+                          input_signature=[tf.TensorSpec([None, None, None, 5])])
+    np.testing.assert_array_equal(dynamic(x).numpy(), expected)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_moments_of_every_op_set_agree(batch):
+    x = random_images(batch, 33, 20, 7) * 2 + 0.7
+    expected = [m.numpy() for m in generator_module.two_pass_moments(x)]
+    assert expected[0].shape == expected[1].shape == (batch, 1, 1, 1)
+    for moments in (generator_module.one_pass_moments, generator_module.single_image_moments):
+        for got, want in zip(moments(x), expected):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 48, 3), (2, 36, 44, 3)])
+def test_training_inference_and_tflite_ops_give_the_same_image(generator, shape):
+    """Each op set is faster somewhere; none may change the picture."""
+    x = random_images(*shape)
+    official = generator(x, training=True).numpy()
+    np.testing.assert_allclose(generator(x).numpy(), official, atol=2e-5)
+    any_size = tf.function(generator.__call__, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    np.testing.assert_allclose(any_size(x).numpy(), official, atol=2e-5)
+    np.testing.assert_allclose(any_size(x[:, :-1, :-3]).numpy(),
+                               generator(x[:, :-1, :-3], training=True).numpy(), atol=2e-5)
+    for_tflite = Generator(for_tflite=True)
+    for_tflite(x[:1])
+    for_tflite.set_weights(generator.get_weights())
+    np.testing.assert_allclose(for_tflite(x).numpy(), official, atol=2e-5)
+
+
 def test_given_moments_replace_the_inputs_own(generator):
     x = random_images(1, 64, 64, 3)
     moments = generator.norm_moments(x)

@@ -1,11 +1,12 @@
 """Convert a generator to TFLite: float32, float16, dynamic-range or full-integer INT8.
 
-The exported graph is the Keras generator with export-friendly numerics
-(`Generator(one_pass_variance=True)`, whose reflect padding is already plain
-slices), frozen to constants at a fixed input size. For INT8 the layer-norm
-statistics (per-sample scalars) and the last layer norm plus output conv stay
-in float by default: small float islands that cost little time and keep the
-clipped-statistics and 8-bit-resolution errors out of the picture.
+The exported graph is the Keras generator with the ops XNNPACK runs
+(`Generator(for_tflite=True)`: reflect padding as slices and concatenation,
+the variance as mean(x*x) - mean^2), frozen to constants at a fixed input
+size. For INT8 the layer-norm statistics (per-sample scalars) and the last
+layer norm plus output conv stay in float by default: small float islands
+that cost little time and keep the clipped-statistics and 8-bit-resolution
+errors out of the picture.
 `int8_strict` quantizes everything, for accelerators without float ops.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ def parse_size(text):
 
 def export_generator(generator):
     """A copy of `generator` with export-friendly numerics and the same weights."""
-    clone = Generator(one_pass_variance=True)
+    clone = Generator(for_tflite=True)
     clone(tf.zeros([1, 32, 32, 3]))
     clone.set_weights(generator.get_weights())
     return clone

@@ -11,6 +11,9 @@ CNL is reflect pad, conv without bias, layer norm over H, W and C, LeakyReLU(0.2
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import keras
 import tensorflow as tf
 
@@ -30,7 +33,8 @@ def reflect_pad(x, top, bottom, left, right):
     """REFLECT padding of H and W: the same numbers as `tf.pad(..., mode="REFLECT")`.
 
     Built from slices and concatenation because TFLite's MIRROR_PAD has no
-    XNNPACK kernel and splits an exported graph into many delegate partitions.
+    XNNPACK kernel and splits an exported graph into many delegate partitions;
+    its gradient is plain slices too, so training uses it.
     """
     x = _reflect_axis(x, 1, top, bottom)
     return _reflect_axis(x, 2, left, right)
@@ -54,6 +58,31 @@ def _reflect_axis(x, axis, before, after):
     return tf.concat([head, x, tail], axis)
 
 
+def reflect_pad_gather(x, top, bottom, left, right):
+    """`reflect_pad` as one gather of whole pixels: the same numbers, copied once.
+
+    The concatenations copy the tensor twice (rows, then columns) and
+    `tf.pad`'s MirrorPad kernel is slower still; for TensorFlow inference this
+    single copy is the fastest reflect padding (see BENCHMARKS.md).
+    """
+    if all(isinstance(n, int) and n == 0 for n in (top, bottom, left, right)):
+        return x
+    height, width = _spatial_size(x)
+    rows = _mirrored_range(height, top, bottom)
+    cols = _mirrored_range(width, left, right)
+    pixels = tf.reshape(rows[:, None] * width + cols[None, :], [-1])
+    channels = x.shape[-1]
+    flat = tf.reshape(x, [tf.shape(x)[0], -1, channels])
+    padded = tf.gather(flat, pixels, axis=1)
+    return tf.reshape(padded, [tf.shape(x)[0], tf.size(rows), tf.size(cols), channels])
+
+
+def _mirrored_range(size, before, after):
+    """Indices `before..1, 0..size-1, size-2..size-1-after` (REFLECT along one axis)."""
+    return tf.concat([tf.range(before, 0, -1), tf.range(size),
+                      tf.range(size - 2, size - 2 - after, -1)], axis=0)
+
+
 def conv_padding(kernel_size, strides):
     """(top, bottom, left, right) padding of the official `Conv2D` helper."""
     if strides == 2:
@@ -73,26 +102,80 @@ def resize_x2_legacy(x):
         images=x, size=size, align_corners=False, half_pixel_centers=False)
 
 
-class MomentsTape:
-    """Hands each layer norm of one forward pass its (mean, variance), and records them.
+def two_pass_moments(x):
+    """(mean, variance) over H, W, C of each sample, as `tf.contrib.layers.layer_norm` took them."""
+    return tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
 
-    Empty, every layer norm uses its input's own moments (the normal case).
-    Given the moments recorded from a whole image, every layer norm uses those
-    instead: this is how a tile is normalised like the whole image it belongs to.
+
+def one_pass_moments(x):
+    """(mean, variance) with the variance as mean(x*x) - mean(x)^2.
+
+    Equal within float rounding (1e-5 here), and it quantizes to int8 ops that
+    TFLite's XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has none.
+    """
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    mean_square = tf.reduce_mean(x * x, axis=[1, 2, 3], keepdims=True)
+    return mean, tf.maximum(mean_square - mean * mean, 0.0)
+
+
+def single_image_moments(x):
+    """`one_pass_moments` for a batch of one, from two reductions that write nothing.
+
+    `tf.nn.l2_loss` sums the squares without the full-size temporary that
+    x*x or SQUARED_DIFFERENCE writes. It sums the whole batch, so larger
+    batches take `two_pass_moments`.
+    """
+    if x.shape[0] != 1:
+        return two_pass_moments(x)
+    x = tf.cast(x, tf.float32)  # a no-op for float32; a float16 sum of squares would overflow
+    count = tf.cast(tf.size(x), tf.float32)
+    mean = tf.reduce_sum(x) / count
+    mean_square = tf.nn.l2_loss(x) * 2.0 / count
+    shape = [1, 1, 1, 1]
+    return tf.reshape(mean, shape), tf.reshape(tf.maximum(mean_square - mean * mean, 0.0), shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ops:
+    """Interchangeable implementations of the generator's reflect padding and layer-norm moments.
+
+    They agree within float rounding and differ in which runtime runs them fast.
+    """
+    pad: Callable
+    moments: Callable
+
+
+TRAINING_OPS = Ops(pad=reflect_pad, moments=two_pass_moments)  # the official numerics, plain gradients
+INFERENCE_OPS = Ops(pad=reflect_pad_gather, moments=single_image_moments)  # fastest in TensorFlow
+TFLITE_OPS = Ops(pad=reflect_pad, moments=one_pass_moments)  # what XNNPACK runs, float and int8
+
+
+class ForwardPass:
+    """One forward pass: its ops, and the (mean, variance) each layer norm uses, recorded.
+
+    Without given moments, every layer norm uses its input's own (the normal
+    case). Given the moments recorded from a whole image, every layer norm uses
+    those instead: this is how a tile is normalised like the whole image it
+    belongs to.
     """
 
-    def __init__(self, moments=None, one_pass=False):
+    def __init__(self, ops, moments=None):
+        self.ops = ops
         self._given = list(moments) if moments is not None else None
-        self.one_pass = one_pass
         self.recorded = []
 
-    def __call__(self, norm, x):
+    def pad(self, x, top, bottom, left, right):
+        return self.ops.pad(x, top, bottom, left, right)
+
+    def norm(self, layer, x):
+        """`layer` (a LayerNorm) applied to x, with this pass's moments for it."""
         if self._given is None:
-            moments = norm.moments(x, self.one_pass)
+            with tf.name_scope("moments"):
+                moments = self.ops.moments(x)
         else:
             moments = self._given[len(self.recorded)]
         self.recorded.append(moments)
-        return norm(x, moments)
+        return layer(x, moments)
 
 
 @keras.saving.register_keras_serializable(package="anime_tf")
@@ -101,7 +184,7 @@ class LayerNorm(keras.layers.Layer):
 
     Computes what `tf.contrib.layers.layer_norm` computed, op for op. Keras'
     `GroupNormalization(groups=1)` gives the same numbers, but cannot be handed
-    external moments, which tiling needs (see `MomentsTape`).
+    external moments, which tiling needs (see `ForwardPass`).
     """
 
     def __init__(self, epsilon=LAYER_NORM_EPSILON, **kwargs):
@@ -114,24 +197,8 @@ class LayerNorm(keras.layers.Layer):
         self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
-    @staticmethod
-    def moments(x, one_pass=False):
-        """(mean, variance) over H, W, C.
-
-        `one_pass` computes the variance as mean(x*x) - mean(x)^2: equal within
-        float rounding (1e-5 here), and it quantizes to int8 ops that TFLite's
-        XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has no int8
-        kernel. Exports use it; training keeps the two-pass form.
-        """
-        with tf.name_scope("moments"):
-            if not one_pass:
-                return tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-            mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-            mean_square = tf.reduce_mean(x * x, axis=[1, 2, 3], keepdims=True)
-            return mean, tf.maximum(mean_square - mean * mean, 0.0)
-
     def call(self, x, moments=None):
-        mean, variance = self.moments(x) if moments is None else moments
+        mean, variance = two_pass_moments(x) if moments is None else moments
         with tf.name_scope("stats"):  # per-sample scalars and per-channel vectors only
             scale = tf.math.rsqrt(variance + self.epsilon) * self.gamma
             offset = self.beta - mean * scale
@@ -162,9 +229,9 @@ class ConvNormLReLU(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides}
 
-    def call(self, x, tape):
-        x = self.conv(reflect_pad(x, *self.padding))
-        return tf.nn.leaky_relu(tape(self.norm, x), LEAKY_SLOPE)
+    def call(self, x, forward):
+        x = self.conv(forward.pad(x, *self.padding))
+        return tf.nn.leaky_relu(forward.norm(self.norm, x), LEAKY_SLOPE)
 
 
 @keras.saving.register_keras_serializable(package="anime_tf")
@@ -189,11 +256,11 @@ class InvertedResBlock(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "expansion": self.expansion}
 
-    def call(self, x, tape):
-        y = self.expand(x, tape=tape)
-        y = self.depthwise(reflect_pad(y, 1, 1, 1, 1))
-        y = tf.nn.leaky_relu(tape(self.depthwise_norm, y), LEAKY_SLOPE)
-        y = tape(self.project_norm, self.project(y))
+    def call(self, x, forward):
+        y = self.expand(x, forward=forward)
+        y = self.depthwise(forward.pad(y, 1, 1, 1, 1))
+        y = tf.nn.leaky_relu(forward.norm(self.depthwise_norm, y), LEAKY_SLOPE)
+        y = forward.norm(self.project_norm, self.project(y))
         return x + tf.cast(y, x.dtype) if self.residual else y  # dtypes differ under mixed precision
 
 
@@ -203,11 +270,15 @@ class Generator(keras.Model):
 
     Sizes that are not multiples of 4 are reflect-padded on the bottom and
     right and cropped back, so odd sizes work; the smallest input is 8x8.
+
+    Training runs the official ops (`TRAINING_OPS`), inference the ops
+    TensorFlow runs fastest (`INFERENCE_OPS`), and `for_tflite=True` the ops
+    TFLite runs fastest (`TFLITE_OPS`); all give the same image within 1e-5.
     """
 
-    def __init__(self, one_pass_variance=False, name="generator", **kwargs):
+    def __init__(self, for_tflite=False, name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.one_pass_variance = one_pass_variance  # for TFLite export; see LayerNorm.moments
+        self.for_tflite = for_tflite
         # Block groups keep the official scope names (A..E); layer names are stable
         # so exported graphs can be addressed by name (see anime_tf.export).
         self.block_a = [ConvNormLReLU(32, 7, name="A1"), ConvNormLReLU(64, strides=2, name="A2"),
@@ -221,30 +292,36 @@ class Generator(keras.Model):
                         ConvNormLReLU(32, 7, name="E3")]
         self.out_conv = _conv(3, 1, name="out_layer")
 
-    def call(self, images, norm_moments=None):
+    def call(self, images, norm_moments=None, training=False):
         """`norm_moments`: per-layer-norm (mean, variance) to use instead of the input's own."""
-        return self._forward(images, MomentsTape(norm_moments, self.one_pass_variance))
+        return self._forward(images, ForwardPass(self.ops(training), norm_moments))
+
+    def ops(self, training=False):
+        """The `Ops` a forward pass uses."""
+        if self.for_tflite:
+            return TFLITE_OPS
+        return TRAINING_OPS if training else INFERENCE_OPS
 
     def get_config(self):
-        return {**super().get_config(), "one_pass_variance": self.one_pass_variance}
+        return {**super().get_config(), "for_tflite": self.for_tflite}
 
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""
-        tape = MomentsTape(one_pass=self.one_pass_variance)
-        self._forward(images, tape)
-        return tape.recorded
+        forward = ForwardPass(self.ops())
+        self._forward(images, forward)
+        return forward.recorded
 
-    def _forward(self, images, tape):
+    def _forward(self, images, forward):
         height, width = _spatial_size(images)
-        x = reflect_pad(images, 0, (-height) % SIZE_MULTIPLE, 0, (-width) % SIZE_MULTIPLE)
+        x = forward.pad(images, 0, (-height) % SIZE_MULTIPLE, 0, (-width) % SIZE_MULTIPLE)
         for block in self.block_a + self.block_b + self.block_c:
-            x = block(x, tape=tape)
+            x = block(x, forward=forward)
         x = resize_x2_legacy(x)
         for block in self.block_d:
-            x = block(x, tape=tape)
+            x = block(x, forward=forward)
         x = resize_x2_legacy(x)
         for block in self.block_e:
-            x = block(x, tape=tape)
+            x = block(x, forward=forward)
         x = tf.tanh(self.out_conv(x))
         if isinstance(height, int) and isinstance(width, int) and not (height % 4 or width % 4):
             return x  # static size, nothing was padded (keeps a no-op slice out of exports)
