@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -28,9 +28,7 @@ def atomic_path(dest, overwrite=False):
     if dest.exists() and not overwrite:
         raise OutputExistsError(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix="".join(dest.suffixes) or ".tmp")
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _new_file_beside(dest)
     try:
         yield tmp
         if overwrite:
@@ -39,6 +37,23 @@ def atomic_path(dest, overwrite=False):
             _link_no_clobber(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_file_beside(dest):
+    """A new empty file next to `dest`, with `dest`'s suffixes and the usual permissions.
+
+    Created as `open()` creates files (0666 less the umask), because the rename
+    keeps the temporary file's mode and `tempfile.mkstemp`'s 0600 would make
+    every output private to its owner.
+    """
+    suffix = "".join(dest.suffixes) or ".tmp"
+    while True:
+        tmp = dest.parent / f".{dest.stem}.{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # a name already taken: draw another
+            continue
 
 
 def _link_no_clobber(tmp, dest):

@@ -1,5 +1,7 @@
 """Image files as users hand them over: modes, orientation, broken files; atomic writes. No TensorFlow."""
 import io
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -117,6 +119,16 @@ def test_atomic_path_never_clobbers_and_leaves_nothing_behind(tmp_path):
         tmp.write_bytes(b"new")
     assert dest.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_outputs_get_the_permissions_of_an_ordinary_new_file(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        with files.atomic_path(tmp_path / "shared.png") as tmp:
+            tmp.write_bytes(b"image")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "shared.png").stat().st_mode) == 0o644  # not mkstemp's 0600
 
 
 def test_match_brightness_equalizes_mean_luminance():
