@@ -110,7 +110,7 @@ def main():
             rows.append((f"TFLite {variant}", size, model, path.stat().st_size))
     reference = EdgeModel(args.reference, threads=args.threads)
     rows.append(("reference INT8 (PINTO)", 256, reference, args.reference.stat().st_size))
-    probes = {int8: peak_probe(args.workdir, args.threads, int8) for int8 in (False, True)}
+    probes = {kind: peak_probe(args.workdir, args.threads, int8=kind == "int8") for kind in ("float32", "int8")}
 
     inputs = {size: load_photos(held_out, size) for size in set(sizes) | {256}}
     float_outputs = {size: {n: from_model_range(generator(x)) for n, x in inputs[size].items()} for size in inputs}
@@ -119,7 +119,7 @@ def main():
         scores = [psnr(from_model_range(run(x)), float_outputs[size][n]) for n, x in inputs[size].items()]
         fidelity[name, size] = (statistics.fmean(scores), min(scores))
 
-    timed = rows + [(f"peak {int8}", 256, run, None) for int8, (run, _) in probes.items()]
+    timed = rows + [(f"peak {kind}", 256, run, None) for kind, (run, _) in probes.items()]
     times = {(name, size): [] for name, size, _, _ in timed}
     names = list(inputs[256])
     for name, size, run, _ in timed:  # warm-up
@@ -137,7 +137,7 @@ def main():
     reference_ms = median_ms["reference INT8 (PINTO)", 256]
 
     flops = {size: generator_flops(generator, size) for size in set(sizes) | {256}}
-    peak_f32, peak_i8 = (probes[int8][1] / median_ms[f"peak {int8}", 256] * 1000 for int8 in (False, True))
+    peak_f32, peak_i8 = (probes[kind][1] / median_ms[f"peak {kind}", 256] * 1000 for kind in ("float32", "int8"))
     print(f"\n{args.threads} threads, median of {args.rounds} interleaved rounds after warm-up; "
           f"fidelity: mean PSNR vs Keras float on {len(held_out)} held-out photos")
     print(f"generator: {', '.join(f'{flops[s] / 1e9:.1f} GFLOP at {s}' for s in sorted(flops))}; "

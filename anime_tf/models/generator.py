@@ -273,7 +273,7 @@ class Generator(keras.Model):
 
     Training runs the official ops (`TRAINING_OPS`), inference the ops
     TensorFlow runs fastest (`INFERENCE_OPS`), and `for_tflite=True` the ops
-    TFLite runs fastest (`TFLITE_OPS`); all give the same image within 1e-5.
+    TFLite runs fastest (`TFLITE_OPS`); all give the same image within 2e-5.
     """
 
     def __init__(self, for_tflite=False, name="generator", **kwargs):
