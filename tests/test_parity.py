@@ -22,9 +22,12 @@ SIZE = 256
 
 @pytest.fixture(scope="module")
 def reference(hayao_tflite):
-    from ai_edge_litert.interpreter import Interpreter
+    """The INT8 reference model on LiteRT's built-in kernels, whose integer results are the same
+    on every CPU (XNNPACK's differ by CPU: this test is about the model, not the runtime)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_path=str(hayao_tflite), num_threads=2)
+    interpreter = Interpreter(model_path=str(hayao_tflite), num_threads=2,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     return interpreter
 
@@ -53,7 +56,8 @@ def scores(run, inputs, reference_outputs):
 
 def test_float_generator_matches_int8_reference(hayao_generator, inputs, reference_outputs, tmp_path_factory):
     result = scores(hayao_generator, inputs, reference_outputs)
-    print("PSNR vs INT8 reference:", {k: round(float(v), 2) for k, v in result.items()})
+    print("PSNR vs INT8 reference:", {k: round(float(v), 2) for k, v in result.items()},
+          "mean", np.mean(list(result.values())), "min", min(result.values()))
     assert np.mean(list(result.values())) >= 27.0
     assert min(result.values()) >= 19.0
     sheet = tmp_path_factory.mktemp("parity")  # side by side: photo | ours | reference
@@ -88,10 +92,12 @@ def test_with_int8_ranges_clamped_the_match_is_structural(hayao_generator, hayao
         return hayao_generator._forward(tf.clip_by_value(x, low, high), ClampedMoments(INFERENCE_OPS))
 
     result = scores(run, inputs, reference_outputs)
-    print("PSNR vs INT8 reference, clamped:", {k: round(float(v), 2) for k, v in result.items()})
-    # Measured here: mean 32.9, min 24.6 (scene_52); the plain comparison gives 27.8 / 19.8.
-    assert np.mean(list(result.values())) >= 32.5
-    assert min(result.values()) >= 24.0
+    print("PSNR vs INT8 reference, clamped:", {k: round(float(v), 2) for k, v in result.items()},
+          "mean", np.mean(list(result.values())), "min", min(result.values()))
+    # Measured on the built-in kernels (the same on every CPU): mean 31.65, min 26.5 (scene_52);
+    # the plain comparison gives 27.4 / 19.4.
+    assert np.mean(list(result.values())) >= 31.2
+    assert min(result.values()) >= 26.0
 
 
 def test_half_pixel_resize_would_fail_parity(hayao_generator, inputs, reference_outputs, monkeypatch):

@@ -27,6 +27,9 @@ def build_parser():
                         "separately, so tone can vary between them)")
     parser.add_argument("--tile-overlap", type=batch.positive_int, default=32, metavar="N",
                         help="overlap of neighbouring tiles with --tile (default: %(default)s)")
+    parser.add_argument("--reference-kernels", action="store_true",
+                        help="run LiteRT's built-in kernels instead of XNNPACK: slower, the same "
+                        "integer arithmetic on every CPU; for checking a new board's results")
     batch.add_face_arguments(parser, "a .tflite model for the face crops (default: --model)")
     parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
                         help="print the model's median latency over N runs after warm-up")
@@ -42,8 +45,9 @@ def main(argv=None):
         batch.report(PROG, "give INPUT images, --benchmark N, or both")
         return batch.EXIT_UNUSABLE
     try:
-        model = EdgeModel(args.model, threads=args.threads)
-        face_model = EdgeModel(args.face_weights, threads=args.threads) if args.faces and args.face_weights else model
+        model = EdgeModel(args.model, threads=args.threads, xnnpack=not args.reference_kernels)
+        face_model = (EdgeModel(args.face_weights, threads=args.threads, xnnpack=not args.reference_kernels)
+                      if args.faces and args.face_weights else model)
     except (ValueError, OSError) as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE

@@ -13,7 +13,7 @@ import statistics
 import time
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from PIL import Image
 
 from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
@@ -23,11 +23,18 @@ SIZE_MULTIPLE = 4  # the generator's strides; dynamic models pad to it inside
 
 
 class EdgeModel:
-    """One .tflite generator: float in [-1, 1] (1xHxWx3) to float in [-1, 1]."""
+    """One .tflite generator: float in [-1, 1] (1xHxWx3) to float in [-1, 1].
 
-    def __init__(self, path, threads=None):
+    `xnnpack=False` runs LiteRT's built-in kernels instead of XNNPACK: slower,
+    but their integer arithmetic is the same on every CPU, which makes them the
+    reference to check a board's XNNPACK results against.
+    """
+
+    def __init__(self, path, threads=None, xnnpack=True):
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count(),
+                                           experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{path} is not a readable TFLite model: {err}") from err
         self.interpreter.allocate_tensors()
