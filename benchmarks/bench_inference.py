@@ -25,7 +25,7 @@ from PIL import Image
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from anime_tf.edge import EdgeModel
-from anime_tf.export import tflite
+from anime_tf.export import calibration, tflite
 from anime_tf.export.report import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.weights import load_generator
@@ -102,7 +102,7 @@ def main():
             path = args.workdir / f"{variant}_{size}.tflite"
             if not path.exists():
                 quantize = variant.split("-")[0]
-                samples = (tflite.calibration_samples(calibration_photos, (size, size))
+                samples = (calibration.calibration_samples(calibration_photos, (size, size))
                            if quantize == "int8" else None)
                 print(f"exporting {path.name} ...", flush=True)
                 path.write_bytes(tflite.convert(generator, quantize, (size, size), samples, **options))

@@ -10,9 +10,11 @@ atomically; nothing is written when an argument is wrong.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from absl import app, flags
@@ -54,7 +56,7 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
            eval_dir=None, threads=None, latency_runs=10):
     """Export and report; returns the report dict. Raises with a clear message on bad input."""
     from anime_tf import __version__
-    from anime_tf.export import tflite
+    from anime_tf.export import calibration, tflite
     from anime_tf.export.report import build_report
     from anime_tf.files import OutputExistsError, atomic_path
     from anime_tf.weights import load_generator
@@ -68,17 +70,21 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
     tflite.check_options(quantize, shape, bool(calibration_dir), int8_io, int8_strict)
-    calibration, calibration_photos = None, None
+    samples, calibration_photos = None, None
     if quantize == "int8":
         calibration_photos = _read_photos(calibration_dir)
-        calibration = tflite.calibration_samples(list(calibration_photos.values()), shape, calibration_samples)
+        samples = calibration.calibration_samples(list(calibration_photos.values()), shape, calibration_samples)
     if eval_dir:
         eval_photos = _read_photos(eval_dir)
     else:  # the calibration photos, already read (not held out: say so with --eval_dir)
         eval_photos = calibration_photos or (_read_photos(calibration_dir) if calibration_dir else {})
 
-    generator = load_generator(weights)
-    model = tflite.convert(generator, quantize, shape, calibration, int8_io, int8_strict)
+    seconds = {}
+    with _stage("load weights", seconds):
+        generator = load_generator(weights)
+    with _stage(f"convert to {quantize}" + (f", calibrated on {len(samples)} samples" if samples else ""),
+                seconds, "convert"):
+        model = tflite.convert(generator, quantize, shape, samples, int8_io, int8_strict)
     metadata = {
         "format": "anime-tf generator", "version": __version__, "source_weights": str(weights),
         "style": _style_name(weights), "quantization": quantize + ("-strict" if int8_strict else ""),
@@ -89,11 +95,22 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     with atomic_path(output, overwrite=overwrite) as tmp:
         tmp.write_bytes(model)
     _write_json(sidecars[0], metadata, overwrite)
-    report = build_report(output, metadata, generator, eval_photos, threads or os.cpu_count(),
-                          latency_runs)
+    with _stage(f"measure fidelity on {len(eval_photos)} photos and latency", seconds, "report"):
+        report = build_report(output, metadata, generator, eval_photos, threads or os.cpu_count(),
+                              latency_runs)
     report["eval_photos"] = str(eval_dir or calibration_dir or "")
+    report["seconds"] = seconds
     _write_json(sidecars[1], report, overwrite)
     return report
+
+
+@contextlib.contextmanager
+def _stage(text, seconds, key=None):
+    """Say what the export is doing (stderr) and record how long it took in `seconds`."""
+    print(f"export: {text} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    seconds[key or text] = round(time.perf_counter() - start, 1)
 
 
 def _read_photos(directory):

@@ -2,25 +2,26 @@
 
 The exported graph is the Keras generator with the ops XNNPACK runs
 (`Generator(for_tflite=True)`: reflect padding as slices and concatenation,
-the variance as mean(x*x) - mean^2), frozen to constants at a fixed input
-size. For INT8 the layer-norm statistics (per-sample scalars) and the last
-layer norm plus output conv stay in float by default: small float islands
-that cost little time and keep the clipped-statistics and 8-bit-resolution
-errors out of the picture.
+the variance as mean(x*x) - mean^2, each mean taken one axis at a time so that
+XNNPACK's int8 MEAN is right on every CPU), frozen to constants at a fixed
+input size. INT8 calibration runs through XNNPACK (`export.calibration`).
+For INT8 the layer-norm statistics (per-sample scalars) and the last layer
+norm plus output conv stay in float by default: small float islands that
+cost little time and keep the clipped-statistics and 8-bit-resolution errors
+out of the picture.
 `int8_strict` quantizes everything, for accelerators without float ops.
 """
 from __future__ import annotations
 
 import re
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-from tqdm import tqdm
 
 from anime_tf.config import QUANTIZATIONS
+from anime_tf.export.calibration import fast_calibration
 from anime_tf.models import Generator
-DEFAULT_CALIBRATION_SAMPLES = 40  # more widens the min/max ranges and loses precision
+
 # Output tensors kept in float in the default INT8 export (see module doc): every layer
 # norm's statistics, the last layer norm's normalisation and activation, the 1x1 output
 # conv and tanh. Tracing may suffix scopes (E3_1); the tanh output is named Identity.
@@ -94,58 +95,26 @@ def convert(generator, quantize="float32", size=(256, 256), calibration=None, in
 def _convert_int8(converter, calibration, int8_io, int8_strict):
     float_model = None if int8_strict else converter.convert()  # names the tensors, cheaply
     def representative_dataset():
-        for sample in tqdm(calibration, desc="calibrate", unit="img", leave=False):
-            yield [sample]
+        return ([sample] for sample in calibration)
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    if int8_strict:
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        return converter.convert()
-    float_nodes = [name for name in _tensor_names(float_model) if FLOAT_ISLANDS.search(name)]
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=float_nodes, fully_quantize=int8_io))
-    return debugger.get_nondebug_quantized_model()
+    with fast_calibration():
+        if int8_strict:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            return converter.convert()
+        float_nodes = [name for name in _tensor_names(float_model) if FLOAT_ISLANDS.search(name)]
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=representative_dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_nodes=float_nodes, fully_quantize=int8_io))
+        return debugger.get_nondebug_quantized_model()
 
 
 def _tensor_names(model):
     from ai_edge_litert.interpreter import Interpreter
 
     return [t["name"] for t in Interpreter(model_content=model).get_tensor_details()]
-
-
-def calibration_samples(images, size, count=DEFAULT_CALIBRATION_SAMPLES, seed=0):
-    """`count` model inputs of `size` from RGB arrays: whole images and random crops, flipped.
-
-    Few photos still give varied statistics this way; the whole-image views
-    come first so that even a short run sees every photo.
-    """
-    if not images:
-        raise ExportError("no calibration images")
-    height, width = size
-    rng = np.random.default_rng(seed)
-    samples = []
-    for i in range(count):
-        image = images[i % len(images)]
-        if i >= len(images):
-            image = _random_crop(image, width / height, rng)
-            if rng.random() < 0.5:
-                image = image[:, ::-1]
-        resized = tf.image.resize(image[None].astype(np.float32), (height, width), method="area",
-                                  antialias=True)
-        samples.append((resized.numpy() / 127.5 - 1.0).astype(np.float32))
-    return samples
-
-
-def _random_crop(image, aspect, rng):
-    h, w = image.shape[:2]
-    scale = rng.uniform(0.4, 1.0)
-    crop_h = int(min(h, w / aspect) * scale)
-    crop_w = int(crop_h * aspect)
-    top, left = rng.integers(0, h - crop_h + 1), rng.integers(0, w - crop_w + 1)
-    return image[top:top + crop_h, left:left + crop_w]
