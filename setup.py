@@ -6,7 +6,7 @@ TensorFlow (CPU build) for stylizing with Keras, importing weights, training and
 exporting; `gpu` is the same with the CUDA build of TensorFlow. Both include
 MediaPipe for faces; `faces` adds it to the edge runner alone.
 """
-from setuptools import find_packages, setup
+from setuptools import setup
 
 TENSORFLOW = "2.21.*"
 # absl for the train/export entry points, OpenCV (the build MediaPipe also uses) for edge
@@ -15,14 +15,8 @@ TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
 # MediaPipe's Face Landmarker (Tasks API) for the face pass and the face loss; no TensorFlow needed.
 FACES = ["mediapipe>=1.2"]
 
+# Name, version and entry points: pyproject.toml.
 setup(
-    name="anime-tf",
-    version="0.1.0",
-    description="AnimeGANv2 (photo to anime) in TensorFlow 2 / Keras 3, with TFLite export",
-    long_description=open("README.md", encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    python_requires=">=3.10",
-    packages=find_packages(include=["anime_tf", "anime_tf.*"]),
     install_requires=[
         "numpy>=1.26",
         "pillow>=10.0",
@@ -35,6 +29,4 @@ setup(
         "faces": FACES,
         "test": ["pytest>=8"],
     },
-    entry_points={"console_scripts": ["anime-tf=anime_tf.cli:main",
-                                      "anime-tf-edge=anime_tf.edge.cli:main"]},
 )
