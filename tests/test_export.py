@@ -188,6 +188,20 @@ def test_calibration_measures_true_ranges_and_the_converter_uses_them(exports, c
         want_low, want_high = truth[names[index]]
         tolerance = 1e-3 * (want_high - want_low) + 1e-6
         assert abs(low - want_low) <= tolerance and abs(high - want_high) <= tolerance, names[index]
+    # The inputs of the three residual adds (blocks r2..r4) take the sum's range as well; nothing else moves.
+    shared = calibration_module.residual_ranges(exports["float32"].read_bytes(), measured)
+    index = {name: i for i, name in names.items()}
+    moved = {names[i] for i in measured if shared[i] != measured[i]}
+    assert {name.split("/")[1] for name in moved} == {"C_r1_1", "C_r2_1", "C_r3_1", "C_r4_1"}
+    addends = {"C_r2_1": ("C_r1_1/project_norm_1/add", "C_r2_1/project_norm_1/add"),
+               "C_r3_1": ("C_r2_1/add", "C_r3_1/project_norm_1/add"),
+               "C_r4_1": ("C_r3_1/add", "C_r4_1/project_norm_1/add")}
+    for block, inputs in addends.items():
+        total = measured[index[f"generator_1/{block}/add"]]
+        for name in inputs:
+            low, high = shared[index[f"generator_1/{name}"]]
+            own = measured[index[f"generator_1/{name}"]]
+            assert low <= min(total[0], own[0]) and high >= max(total[1], own[1]), name
     # The strict export quantized the per-channel layer-norm offsets with these ranges
     # (TFLite's own calibrator records much wider ones for them).
     strict = {t["name"]: t["quantization"] for t in Interpreter(model_path=str(exports["int8-strict"])).get_tensor_details()}
