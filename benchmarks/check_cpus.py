@@ -1,8 +1,8 @@
 """Fidelity of the exported models on every kind of CPU, from one x86-64 Linux machine.
 
 Exports float32, float16, dynamic, int8 and int8-strict at 256x256, then runs
-`anime-tf-edge` on a few shared photos under each CPU below, once with XNNPACK
-(what users run) and once with LiteRT's built-in kernels (`--reference-kernels`,
+`anime-tf-edge` on a few shared photos under each CPU below, with XNNPACK
+(what users run) and with LiteRT's built-in kernels (`--reference-kernels`,
 the same integer arithmetic everywhere), and prints PSNR against the float
 Keras model as a Markdown table (PNGs kept in --workdir/out/CPU/MODEL-KERNELS):
 
@@ -19,16 +19,23 @@ Run as root (chroot and bind mounts), from the project folder:
 
 The arm64 root (about 400 MB, 5 minutes) is made once in --workdir and
 reused; the project is installed into it afresh on every run. Emulation is
-slow (about 20 s per INT8 photo, two minutes per float photo), so the float
-models see only --float-count photos there; a run takes about an hour. Mounts are undone on
+slow (about 20 s per INT8 photo, minutes per float photo), so on emulated CPUs
+the float models see --float-count photos and run with XNNPACK only (the
+built-in float kernels run natively). Each result is kept in
+--workdir/results.json with the model's sha256: a rerun, say after Ctrl-C,
+skips what was measured on the same model bytes. A full run takes about an
+hour; `--cpus avx,pi4` picks CPUs. Exit code 1 when a check failed. Mounts are undone on
 the way out, also after an error or Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,17 +48,18 @@ sys.path.insert(0, str(ROOT))
 
 SIZE = 256
 VARIANTS = {"float32": {}, "float16": {}, "dynamic": {}, "int8": {}, "int8-strict": {"int8_strict": True}}
-X86_CPUS = {"x86 AVX+FMA (no AVX2)": "SandyBridge,+fma", "x86 AVX2+FMA": "Haswell", "x86 native": None}
+X86_CPUS = {"avx": ("x86 AVX+FMA (no AVX2)", "SandyBridge,+fma"), "avx2": ("x86 AVX2+FMA", "Haswell"),
+            "native": ("x86 native", None)}
 # LiteRT reads /proc/cpuinfo, where qemu-user shows the host's x86 one: each ARM CPU gets its own.
-ARM_CPUS = {"arm64 Pi 4 (Cortex-A72)": ("cortex-a72", "0xd08", "0x0", "3", "fp asimd evtstrm crc32 cpuid"),
-            "arm64 Pi 5 (Cortex-A76)": ("cortex-a76", "0xd0b", "0x4", "1",
-                                        "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
-                                        "asimdhp cpuid asimdrdm lrcpc dcpop asimddp")}
+ARM_CPUS = {"pi4": ("arm64 Pi 4 (Cortex-A72)", "cortex-a72", "0xd08", "0x0", "3", "fp asimd evtstrm crc32 cpuid"),
+            "pi5": ("arm64 Pi 5 (Cortex-A76)", "cortex-a76", "0xd0b", "0x4", "1",
+                    "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc "
+                    "dcpop asimddp")}
 ARM_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates"
 KERNELS = {"xnnpack": [], "reference": ["--reference-kernels"]}
 
 
-def export_models(weights, calibration_dir, folder, reuse=False):
+def export_models(weights, calibration_dir, folder):
     from anime_tf.export import calibration, tflite
     from anime_tf.export.main import _read_photos
     from anime_tf.weights import load_generator
@@ -61,12 +69,10 @@ def export_models(weights, calibration_dir, folder, reuse=False):
     folder.mkdir(parents=True, exist_ok=True)
     for name, options in VARIANTS.items():
         quantize = name.split("-")[0]
-        if reuse and (folder / f"{name}.tflite").exists():
-            continue
         print(f"exporting {name} ...", flush=True)
         model = tflite.convert(generator, quantize, (SIZE, SIZE), samples if quantize == "int8" else None,
                                **options)
-        (folder / f"{name}.tflite").write_bytes(model)
+        _write_atomically(folder / f"{name}.tflite", model)  # a run under way may be reading it
     return generator
 
 
@@ -84,12 +90,6 @@ def prepare_photos(photos, generator, folder):
     return expected
 
 
-def run_x86(cpu, model, inputs, out, extra):
-    prefix = ["qemu-x86_64", "-cpu", cpu] if cpu else []
-    return prefix + [sys.executable, "-m", "anime_tf.edge.cli", "--model", str(model), *inputs,
-                     "-o", str(out), "--threads", "2", "--no-keep-brightness", "--overwrite", *extra]
-
-
 def score(expected, out):
     from anime_tf.export.report import psnr
 
@@ -98,22 +98,66 @@ def score(expected, out):
     return float(np.mean(scores)), float(np.min(scores))
 
 
+class Results:
+    """Scores by (CPU, model, kernels) with the model's sha256, kept in a JSON file.
+
+    A rerun skips what was measured on the same model bytes, so an interrupted
+    run picks up where it stopped and a new export is checked afresh.
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def _load(self):
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def get(self, cpu, model, kernels):
+        entry = self._load().get(f"{cpu}|{model.stem}|{kernels}")
+        return tuple(entry["psnr"]) if entry and entry["sha256"] == _sha256(model) else None
+
+    def put(self, cpu, model, kernels, psnr):
+        data = self._load()  # as it is now: an x86 and an arm64 run may share the file
+        data[f"{cpu}|{model.stem}|{kernels}"] = {"sha256": _sha256(model), "psnr": list(psnr)}
+        _write_atomically(self.path, json.dumps(data, indent=1).encode())
+
+
+def _write_atomically(path, data):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cells(cpu, models):
+    """(model, kernels) to run on `cpu`. Float models take minutes per photo under emulation, and
+    the built-in float kernels round alike on every CPU: emulated CPUs run them with XNNPACK only."""
+    for model in models:
+        for kernels in KERNELS:
+            if cpu == "native" or "int8" in model.stem or kernels == "xnnpack":
+                yield model, kernels
+
+
+def check_x86(cpus, models, photos, expected, workdir, results, float_count):
+    for key in cpus:
+        label, qemu_cpu = X86_CPUS[key]
+        for model, kernels in cells(key, models):
+            if results.get(key, model, kernels):
+                continue
+            out = workdir / "out" / key / f"{model.stem}-{kernels}"
+            shutil.rmtree(out, ignore_errors=True)
+            inputs = [str(p) for p in photos_for(model, photos, float_count if qemu_cpu else len(photos))]
+            prefix = ["qemu-x86_64", "-cpu", qemu_cpu] if qemu_cpu else []
+            command = prefix + [sys.executable, "-m", "anime_tf.edge.cli", "--model", str(model), *inputs,
+                                "-o", str(out), "--threads", "2", "--no-keep-brightness", *KERNELS[kernels]]
+            if _run(command, label, model.stem, kernels):
+                results.put(key, model, kernels, score(expected, out))
+
+
 def photos_for(model, photos, float_count):
-    """Float models take minutes per photo under emulation: they see the first `float_count`."""
     return photos if "int8" in model.stem else photos[:float_count]
-
-
-def check_x86(models, photos, expected, workdir, float_count):
-    table = {}
-    for label, cpu in X86_CPUS.items():
-        for model in models:
-            for kernels, extra in KERNELS.items():
-                out = workdir / "out" / _slug(label) / f"{model.stem}-{kernels}"
-                shutil.rmtree(out, ignore_errors=True)
-                inputs = [str(p) for p in photos_for(model, photos, float_count if cpu else len(photos))]
-                _run(run_x86(cpu, model, inputs, out, extra), label, model.stem, kernels)
-                table[label, model.stem, kernels] = score(expected, out)
-    return table
 
 
 @contextlib.contextmanager
@@ -150,35 +194,34 @@ def arm_root(workdir):
     return root
 
 
-def check_arm(root, models, photos, expected, workdir, float_count):
-    table = {}
+def check_arm(cpus, root, models, photos, expected, workdir, results, float_count):
     inside = root / "work"
     shutil.rmtree(inside, ignore_errors=True)
-    for path in models:
-        inside.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, inside / path.name)
-        (inside / f"in-{path.stem}").mkdir()
-        for photo in photos_for(path, photos, float_count):
-            shutil.copy(photo, inside / f"in-{path.stem}" / photo.name)
-    for label, (cpu, part, variant, revision, features) in ARM_CPUS.items():
-        cpuinfo = workdir / f"cpuinfo-{cpu}"
+    for model in models:
+        (inside / f"in-{model.stem}").mkdir(parents=True)
+        shutil.copy(model, inside / model.name)
+        for photo in photos_for(model, photos, float_count):
+            shutil.copy(photo, inside / f"in-{model.stem}" / photo.name)
+    for key in cpus:
+        label, qemu_cpu, part, variant, revision, features = ARM_CPUS[key]
+        cpuinfo = workdir / f"cpuinfo-{qemu_cpu}"
         cpuinfo.write_text("".join(
             f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\n"
             f"CPU architecture: 8\nCPU variant\t: {variant}\nCPU part\t: {part}\nCPU revision\t: {revision}\n\n"
             for i in range(2)))
         with mounted((["-t", "proc", "proc"], root / "proc"), (["--bind", "/dev"], root / "dev"),
                      (["--bind", str(cpuinfo)], root / "proc/cpuinfo")):
-            for model in models:
-                for kernels, extra in KERNELS.items():
-                    out = f"/work/out/{model.stem}-{kernels}"
-                    command = ["/opt/venv/bin/anime-tf-edge", "--model", f"/work/{model.name}", f"/work/in-{model.stem}",
-                               "-o", out, "--threads", "2", "--no-keep-brightness", "--overwrite", *extra]
-                    _run(_chroot_command(root, cpu, command), label, model.stem, kernels)
-                    kept = workdir / "out" / _slug(label) / f"{model.stem}-{kernels}"
+            for model, kernels in cells(key, models):
+                if results.get(key, model, kernels):
+                    continue
+                out = f"/work/out/{key}/{model.stem}-{kernels}"
+                command = ["/opt/venv/bin/anime-tf-edge", "--model", f"/work/{model.name}", f"/work/in-{model.stem}",
+                           "-o", out, "--threads", "2", "--no-keep-brightness", *KERNELS[kernels]]
+                if _run(_chroot_command(root, qemu_cpu, command), label, model.stem, kernels):
+                    kept = workdir / "out" / key / f"{model.stem}-{kernels}"
                     shutil.rmtree(kept, ignore_errors=True)
                     shutil.copytree(root / out.lstrip("/"), kept)
-                    table[label, model.stem, kernels] = score(expected, kept)
-    return table
+                    results.put(key, model, kernels, score(expected, kept))
 
 
 def _chroot_command(root, cpu, command):
@@ -193,27 +236,31 @@ def _chroot(root, cpu, command):
 
 
 def _run(command, label, model, kernels):
+    """Run one check; a failure (a crash under emulation, say) is printed and left out of the table."""
     print(f"{label}: {model} ({kernels}) ...", flush=True)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"{label} {model} {kernels} failed:\n{result.stderr[-2000:]}")
+        print(f"  failed (exit {result.returncode}):\n{result.stderr[-2000:]}", flush=True)
+    return result.returncode == 0
 
 
-def _slug(label):
-    return "".join(c if c.isalnum() else "-" for c in label).strip("-").lower()
-
-
-def format_table(table, cpus):
-    lines = ["| model | kernels | " + " | ".join(cpus) + " |", "| --- | --- |" + " --- |" * len(cpus)]
-    for model in VARIANTS:
+def format_table(results, cpus, models):
+    labels = [{**X86_CPUS, **ARM_CPUS}[key][0] for key in cpus]
+    lines = ["| model | kernels | " + " | ".join(labels) + " |", "| --- | --- |" + " --- |" * len(cpus)]
+    gaps = []
+    for model in models:
         for kernels in KERNELS:
-            cells = [f"{table[c, model, kernels][0]:.2f} ({table[c, model, kernels][1]:.1f})"
-                     if (c, model, kernels) in table else "-" for c in cpus]
-            lines.append(f"| {model} | {kernels} | " + " | ".join(cells) + " |")
-    gaps = [table[c, m, "reference"][0] - table[c, m, "xnnpack"][0] for c in cpus for m in VARIANTS
-            if (c, m, "xnnpack") in table]
-    lines.append(f"\nPSNR in dB against the float Keras model: mean (min) over the photos. Largest "
-                 f"shortfall of XNNPACK against the reference kernels: {max(gaps):.2f} dB.")
+            row = []
+            for key in cpus:
+                psnr = results.get(key, model, kernels)
+                planned = (model, kernels) in set(cells(key, [model]))
+                row.append(f"{psnr[0]:.2f} ({psnr[1]:.1f})" if psnr else "failed" if planned else "native only")
+                reference = results.get(key, model, "reference") or results.get("native", model, "reference")
+                if psnr and kernels == "xnnpack" and reference:
+                    gaps.append(reference[0] - psnr[0])
+            lines.append(f"| {model.stem} | {kernels} | " + " | ".join(row) + " |")
+    lines.append("\nPSNR in dB against the float Keras model: mean (min) over the photos. Largest "
+                 f"shortfall of XNNPACK against the reference kernels: {max(gaps, default=float('nan')):.2f} dB.")
     return "\n".join(lines)
 
 
@@ -222,32 +269,37 @@ def main(argv=None):
     shared = ROOT.parent / "shared"
     parser.add_argument("--weights", default=str(shared / "models/animeganv2_hayao_256x256_integer_quant.tflite"),
                         help="generator weights to export (default: the shared Hayao model)")
-    parser.add_argument("--calibration_dir", default=str(shared / "images/faces"), help="INT8 calibration photos")
+    parser.add_argument("--calibration-dir", default=str(shared / "images/faces"), help="INT8 calibration photos")
     parser.add_argument("--photos", default=str(shared / "images/photos"), help="folder of photos to stylize")
     parser.add_argument("--count", type=int, default=3, help="how many of them (default: %(default)s)")
     parser.add_argument("--float-count", type=int, default=1,
-                        help="photos for the float models on emulated CPUs, which take minutes each "
-                        "(default: %(default)s)")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/anime-tf-cpus"))
-    parser.add_argument("--reuse", action="store_true", help="keep models already exported in --workdir")
-    parser.add_argument("--only", choices=["x86", "arm"], help="check one family only")
+                        help="photos for the float models on emulated CPUs (default: %(default)s)")
+    parser.add_argument("--cpus", default=",".join([*X86_CPUS, *ARM_CPUS]),
+                        help="which CPUs, comma-separated (default: %(default)s)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/anime-tf-cpus"),
+                        help="exports, PNGs, the arm64 root and results.json (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.only != "x86" and os.geteuid() != 0:
-        parser.error("the arm64 check needs root (chroot, mount); run as root or with --only x86")
+    cpus = args.cpus.split(",")
+    if unknown := set(cpus) - {*X86_CPUS, *ARM_CPUS}:
+        parser.error(f"unknown CPU {', '.join(unknown)}; choose from {', '.join([*X86_CPUS, *ARM_CPUS])}")
+    if set(cpus) & set(ARM_CPUS) and os.geteuid() != 0:
+        parser.error("the arm64 checks need root (chroot, mount)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unmount on kill, too
 
-    generator = export_models(args.weights, args.calibration_dir, args.workdir, args.reuse)
+    generator = export_models(args.weights, args.calibration_dir, args.workdir)
     models = [args.workdir / f"{name}.tflite" for name in VARIANTS]
     photos = sorted(Path(args.photos).glob("*.jpg"))[:args.count]
     expected = prepare_photos(photos, generator, args.workdir)
     inputs = [args.workdir / "in" / f"{p.stem}.png" for p in photos]
-    table = {}
-    if args.only != "arm":
-        table.update(check_x86(models, inputs, expected, args.workdir, args.float_count))
-    if args.only != "x86":
-        table.update(check_arm(arm_root(args.workdir), models, inputs, expected, args.workdir, args.float_count))
-    cpus = [c for c in [*X86_CPUS, *ARM_CPUS] if any(key[0] == c for key in table)]
-    print(format_table(table, cpus))
+    results = Results(args.workdir / "results.json")
+    check_x86([c for c in cpus if c in X86_CPUS], models, inputs, expected, args.workdir, results,
+              args.float_count)
+    if arm := [c for c in cpus if c in ARM_CPUS]:
+        check_arm(arm, arm_root(args.workdir), models, inputs, expected, args.workdir, results, args.float_count)
+    print(format_table(results, cpus, models))
+    done = all(results.get(c, m, k) for c in cpus for m, k in cells(c, models))
+    return 0 if done else 1  # 1: some check failed
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
