@@ -4,7 +4,8 @@ Exports float32, float16, dynamic, int8 and int8-strict at 256x256, then runs
 `anime-tf-edge` on a few shared photos under each CPU below, with XNNPACK
 (what users run) and with LiteRT's built-in kernels (`--reference-kernels`,
 the same integer arithmetic everywhere), and prints PSNR against the float
-Keras model as a Markdown table (PNGs kept in --workdir/out/CPU/MODEL-KERNELS):
+Keras model as a Markdown table (PNGs kept in --workdir/out/CPU/MODEL-KERNELS;
+the float models see --float-count photos, the INT8 ones --count):
 
   x86-64, emulated by `qemu-x86_64 -cpu`: SandyBridge,+fma (AVX and FMA, no
       AVX2), Haswell (AVX2 and FMA), and the native CPU;
@@ -19,9 +20,9 @@ Run as root (chroot and bind mounts), from the project folder:
 
 The arm64 root (about 400 MB, 5 minutes) is made once in --workdir and
 reused; the project is installed into it afresh on every run. Emulation is
-slow (about 20 s per INT8 photo, minutes per float photo), so on emulated CPUs
-the float models see --float-count photos and run with XNNPACK only (the
-built-in float kernels run natively). Each result is kept in
+slow (about 20 s per INT8 photo, minutes per float photo), so the float
+models see --float-count photos and, on emulated CPUs, run with XNNPACK only
+(the built-in float kernels run natively). Each result is kept in
 --workdir/results.json with the model's sha256: a rerun, say after Ctrl-C,
 skips what was measured on the same model bytes. A full run takes about an
 hour; `--cpus avx,pi4` picks CPUs. Exit code 1 when a check failed. Mounts are undone on
@@ -111,13 +112,15 @@ class Results:
     def _load(self):
         return json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def get(self, cpu, model, kernels):
+    def get(self, cpu, model, kernels, photos):
         entry = self._load().get(f"{cpu}|{model.stem}|{kernels}")
-        return tuple(entry["psnr"]) if entry and entry["sha256"] == _sha256(model) else None
+        same = entry and entry["sha256"] == _sha256(model) and entry["photos"] == [p.name for p in photos]
+        return tuple(entry["psnr"]) if same else None
 
-    def put(self, cpu, model, kernels, psnr):
+    def put(self, cpu, model, kernels, photos, psnr):
         data = self._load()  # as it is now: an x86 and an arm64 run may share the file
-        data[f"{cpu}|{model.stem}|{kernels}"] = {"sha256": _sha256(model), "psnr": list(psnr)}
+        data[f"{cpu}|{model.stem}|{kernels}"] = {"sha256": _sha256(model), "photos": [p.name for p in photos],
+                                                 "psnr": list(psnr)}
         _write_atomically(self.path, json.dumps(data, indent=1).encode())
 
 
@@ -144,19 +147,21 @@ def check_x86(cpus, models, photos, expected, workdir, results, float_count):
     for key in cpus:
         label, qemu_cpu = X86_CPUS[key]
         for model, kernels in cells(key, models):
-            if results.get(key, model, kernels):
+            inputs = photos_for(model, photos, float_count)
+            if results.get(key, model, kernels, inputs):
                 continue
             out = workdir / "out" / key / f"{model.stem}-{kernels}"
             shutil.rmtree(out, ignore_errors=True)
-            inputs = [str(p) for p in photos_for(model, photos, float_count if qemu_cpu else len(photos))]
             prefix = ["qemu-x86_64", "-cpu", qemu_cpu] if qemu_cpu else []
-            command = prefix + [sys.executable, "-m", "anime_tf.edge.cli", "--model", str(model), *inputs,
-                                "-o", str(out), "--threads", "2", "--no-keep-brightness", *KERNELS[kernels]]
+            command = prefix + [sys.executable, "-m", "anime_tf.edge.cli", "--model", str(model),
+                                *map(str, inputs), "-o", str(out), "--threads", "2", "--no-keep-brightness",
+                                *KERNELS[kernels]]
             if _run(command, label, model.stem, kernels):
-                results.put(key, model, kernels, score(expected, out))
+                results.put(key, model, kernels, inputs, score(expected, out))
 
 
 def photos_for(model, photos, float_count):
+    """Float models take minutes per photo under emulation: on every CPU they see the first few."""
     return photos if "int8" in model.stem else photos[:float_count]
 
 
@@ -212,7 +217,7 @@ def check_arm(cpus, root, models, photos, expected, workdir, results, float_coun
         with mounted((["-t", "proc", "proc"], root / "proc"), (["--bind", "/dev"], root / "dev"),
                      (["--bind", str(cpuinfo)], root / "proc/cpuinfo")):
             for model, kernels in cells(key, models):
-                if results.get(key, model, kernels):
+                if results.get(key, model, kernels, photos_for(model, photos, float_count)):
                     continue
                 out = f"/work/out/{key}/{model.stem}-{kernels}"
                 command = ["/opt/venv/bin/anime-tf-edge", "--model", f"/work/{model.name}", f"/work/in-{model.stem}",
@@ -221,7 +226,8 @@ def check_arm(cpus, root, models, photos, expected, workdir, results, float_coun
                     kept = workdir / "out" / key / f"{model.stem}-{kernels}"
                     shutil.rmtree(kept, ignore_errors=True)
                     shutil.copytree(root / out.lstrip("/"), kept)
-                    results.put(key, model, kernels, score(expected, kept))
+                    seen = photos_for(model, photos, float_count)
+                    results.put(key, model, kernels, seen, score(expected, kept))
 
 
 def _chroot_command(root, cpu, command):
@@ -244,7 +250,7 @@ def _run(command, label, model, kernels):
     return result.returncode == 0
 
 
-def format_table(results, cpus, models):
+def format_table(results, cpus, models, photos, float_count):
     labels = [{**X86_CPUS, **ARM_CPUS}[key][0] for key in cpus]
     lines = ["| model | kernels | " + " | ".join(labels) + " |", "| --- | --- |" + " --- |" * len(cpus)]
     gaps = []
@@ -252,10 +258,12 @@ def format_table(results, cpus, models):
         for kernels in KERNELS:
             row = []
             for key in cpus:
-                psnr = results.get(key, model, kernels)
+                seen = photos_for(model, photos, float_count)
+                psnr = results.get(key, model, kernels, seen)
                 planned = (model, kernels) in set(cells(key, [model]))
                 row.append(f"{psnr[0]:.2f} ({psnr[1]:.1f})" if psnr else "failed" if planned else "native only")
-                reference = results.get(key, model, "reference") or results.get("native", model, "reference")
+                reference = (results.get(key, model, "reference", seen)
+                             or results.get("native", model, "reference", seen))
                 if psnr and kernels == "xnnpack" and reference:
                     gaps.append(reference[0] - psnr[0])
             lines.append(f"| {model.stem} | {kernels} | " + " | ".join(row) + " |")
@@ -296,8 +304,9 @@ def main(argv=None):
               args.float_count)
     if arm := [c for c in cpus if c in ARM_CPUS]:
         check_arm(arm, arm_root(args.workdir), models, inputs, expected, args.workdir, results, args.float_count)
-    print(format_table(results, cpus, models))
-    done = all(results.get(c, m, k) for c in cpus for m, k in cells(c, models))
+    print(format_table(results, cpus, models, inputs, args.float_count))
+    done = all(results.get(c, m, k, photos_for(m, inputs, args.float_count))
+               for c in cpus for m, k in cells(c, models))
     return 0 if done else 1  # 1: some check failed
 
 
