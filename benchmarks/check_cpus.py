@@ -3,7 +3,7 @@
 Exports float32, float16, dynamic, int8 and int8-strict at 256x256, then runs
 `anime-tf-edge` on a few shared photos under each CPU below, with XNNPACK
 (what users run) and with LiteRT's built-in kernels (`--reference-kernels`,
-the same integer arithmetic everywhere), and prints PSNR against the float
+the same integer results on every x86 CPU), and prints PSNR against the float
 Keras model as a Markdown table (PNGs kept in --workdir/out/CPU/MODEL-KERNELS;
 the float models see --float-count photos, the INT8 ones --count):
 
@@ -114,7 +114,7 @@ class Results:
 
     def get(self, cpu, model, kernels, photos):
         entry = self._load().get(f"{cpu}|{model.stem}|{kernels}")
-        same = entry and entry["sha256"] == _sha256(model) and entry["photos"] == [p.name for p in photos]
+        same = entry and entry["sha256"] == _sha256(model) and entry.get("photos") == [p.name for p in photos]
         return tuple(entry["psnr"]) if same else None
 
     def put(self, cpu, model, kernels, photos, psnr):
@@ -207,27 +207,44 @@ def check_arm(cpus, root, models, photos, expected, workdir, results, float_coun
         shutil.copy(model, inside / model.name)
         for photo in photos_for(model, photos, float_count):
             shutil.copy(photo, inside / f"in-{model.stem}" / photo.name)
-    for key in cpus:
-        label, qemu_cpu, part, variant, revision, features = ARM_CPUS[key]
-        cpuinfo = workdir / f"cpuinfo-{qemu_cpu}"
-        cpuinfo.write_text("".join(
-            f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\n"
-            f"CPU architecture: 8\nCPU variant\t: {variant}\nCPU part\t: {part}\nCPU revision\t: {revision}\n\n"
-            for i in range(2)))
-        with mounted((["-t", "proc", "proc"], root / "proc"), (["--bind", "/dev"], root / "dev"),
-                     (["--bind", str(cpuinfo)], root / "proc/cpuinfo")):
-            for model, kernels in cells(key, models):
-                if results.get(key, model, kernels, photos_for(model, photos, float_count)):
-                    continue
-                out = f"/work/out/{key}/{model.stem}-{kernels}"
-                command = ["/opt/venv/bin/anime-tf-edge", "--model", f"/work/{model.name}", f"/work/in-{model.stem}",
-                           "-o", out, "--threads", "2", "--no-keep-brightness", *KERNELS[kernels]]
-                if _run(_chroot_command(root, qemu_cpu, command), label, model.stem, kernels):
-                    kept = workdir / "out" / key / f"{model.stem}-{kernels}"
-                    shutil.rmtree(kept, ignore_errors=True)
-                    shutil.copytree(root / out.lstrip("/"), kept)
-                    seen = photos_for(model, photos, float_count)
-                    results.put(key, model, kernels, seen, score(expected, kept))
+    for model in sorted(models, key=lambda m: "int8" not in m.stem):  # the INT8 checks first: they matter most
+        for key in cpus:
+            todo = [(m, kernels) for m, kernels in cells(key, [model])
+                    if not results.get(key, m, kernels, photos_for(m, photos, float_count))]
+            if todo:
+                with arm_cpu(root, key, workdir):
+                    for _, kernels in todo:
+                        run_arm(key, root, model, kernels, photos, expected, workdir, results, float_count)
+
+
+@contextlib.contextmanager
+def arm_cpu(root, key, workdir):
+    """The root's /proc, /dev and /sys, with this ARM CPU's /proc/cpuinfo bound over QEMU's x86 one.
+
+    XNNPACK reads both /proc/cpuinfo and /sys/devices/system/cpu: without them it does not start,
+    and LiteRT quietly runs its built-in kernels instead.
+    """
+    _, qemu_cpu, part, variant, revision, features = ARM_CPUS[key]
+    cpuinfo = workdir / f"cpuinfo-{qemu_cpu}"
+    cpuinfo.write_text("".join(
+        f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\n"
+        f"CPU architecture: 8\nCPU variant\t: {variant}\nCPU part\t: {part}\nCPU revision\t: {revision}\n\n"
+        for i in range(2)))
+    with mounted((["-t", "proc", "proc"], root / "proc"), (["--bind", "/dev"], root / "dev"),
+                 (["--bind", "/sys"], root / "sys"), (["--bind", str(cpuinfo)], root / "proc/cpuinfo")):
+        yield
+
+
+def run_arm(key, root, model, kernels, photos, expected, workdir, results, float_count):
+    label, qemu_cpu = ARM_CPUS[key][:2]
+    out = f"/work/out/{key}/{model.stem}-{kernels}"
+    command = ["/opt/venv/bin/anime-tf-edge", "--model", f"/work/{model.name}", f"/work/in-{model.stem}",
+               "-o", out, "--threads", "2", "--no-keep-brightness", *KERNELS[kernels]]
+    if _run(_chroot_command(root, qemu_cpu, command), label, model.stem, kernels):
+        kept = workdir / "out" / key / f"{model.stem}-{kernels}"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(root / out.lstrip("/"), kept)
+        results.put(key, model, kernels, photos_for(model, photos, float_count), score(expected, kept))
 
 
 def _chroot_command(root, cpu, command):
@@ -247,6 +264,9 @@ def _run(command, label, model, kernels):
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         print(f"  failed (exit {result.returncode}):\n{result.stderr[-2000:]}", flush=True)
+    elif kernels == "xnnpack" and "XNNPACK delegate" not in result.stderr:
+        print(f"  failed: XNNPACK did not start, LiteRT ran its built-in kernels:\n{result.stderr[-1000:]}")
+        return False
     return result.returncode == 0
 
 

@@ -18,10 +18,10 @@ from anime_tf.imageio import from_model_range, to_model_range
 
 SIZE = (64, 64)
 # PSNR floors against the float Keras model at 64x64 with real Hayao weights, on LiteRT's
-# built-in kernels (their integer results are the same on every CPU), about 3 dB under the
-# minimum measured here over the 6 photos: float32 86, float16 63.9, dynamic 45.6,
-# int8 31.2, int8 strict 27.6. Tiny inputs and 6 calibration
-# samples make INT8 worse here than at 256 (see BENCHMARKS.md).
+# built-in kernels (integer results the same on every x86 CPU, 0.1 dB apart on ARM), at
+# least 3 dB under the minimum measured here over the 6 photos: float32 86, float16 63.9,
+# dynamic 45.6, int8 31.2, int8 strict 27.6. Tiny inputs and 6 calibration samples make
+# INT8 worse here than at 256 (see BENCHMARKS.md).
 FLOORS = {"float32": 80.0, "float16": 58.0, "dynamic": 42.0, "int8": 27.0, "int8-strict": 24.0}
 # XNNPACK, what users run, rounds int8 arithmetic its own way on each CPU: here its strict
 # INT8 mean is 0.9 dB under the built-in kernels' (at 256, within 1 dB on every CPU in

@@ -28,8 +28,8 @@ def build_parser():
     parser.add_argument("--tile-overlap", type=batch.positive_int, default=32, metavar="N",
                         help="overlap of neighbouring tiles with --tile (default: %(default)s)")
     parser.add_argument("--reference-kernels", action="store_true",
-                        help="run LiteRT's built-in kernels instead of XNNPACK: slower, the same "
-                        "integer arithmetic on every CPU; for checking a new board's results")
+                        help="run LiteRT's built-in kernels instead of XNNPACK: slower, but with "
+                        "nearly the same integer results on every CPU; for checking a new board")
     batch.add_face_arguments(parser, "a .tflite model for the face crops (default: --model)")
     parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
                         help="print the model's median latency over N runs after warm-up")

@@ -4,8 +4,8 @@ TFLite's converter calibrates by running the float model on each sample with
 LiteRT's built-in kernels and logging every tensor's min and max: about 2.4 s
 per 256x256 sample here, most of an INT8 export's time. `fast_calibration()`
 has the converter measure the same ranges through XNNPACK instead, with every
-activation made a graph output so that its values can be read (0.2 s a
-sample); the converter's quantizer then takes them as its own. The ranges are
+activation made a graph output so that its values can be read (about 0.4 s
+a sample); the converter's quantizer then takes them as its own. The ranges are
 the true min and max of each activation (tested against the built-in kernels),
 except that the two inputs of a residual add are given the sum's range too:
 then the int8 add rounds once, not twice, which is worth 0.3 dB (BENCHMARKS.md).
@@ -61,7 +61,8 @@ def activation_ranges(model_content, inputs, threads=None):
     """{tensor index: (min, max)} of every float activation of a one-input TFLite model.
 
     The model runs through LiteRT with XNNPACK, once per input, with its
-    activations made outputs so that XNNPACK has to write each of them out.
+    activations made outputs so that XNNPACK has to write each of them out:
+    all of them are held at once (the generator: 2 GB at 256x256, 6 GB at 512).
     """
     from ai_edge_litert.interpreter import Interpreter
 
