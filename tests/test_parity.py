@@ -59,8 +59,9 @@ def test_float_generator_matches_int8_reference(hayao_generator, inputs, referen
     result = scores(hayao_generator, inputs, reference_outputs)
     print("PSNR vs INT8 reference:", {k: round(float(v), 2) for k, v in result.items()},
           "mean", np.mean(list(result.values())), "min", min(result.values()))
-    assert np.mean(list(result.values())) >= 27.0
-    assert min(result.values()) >= 19.0
+    # Measured on the built-in kernels: 27.4 / 19.4 on x86; ARM's differ by up to 0.4 dB.
+    assert np.mean(list(result.values())) >= 26.5
+    assert min(result.values()) >= 18.5
     sheet = tmp_path_factory.mktemp("parity")  # side by side: photo | ours | reference
     for name, x in inputs.items():
         row = [from_model_range(x), from_model_range(hayao_generator(x)), reference_outputs[name]]
@@ -95,10 +96,10 @@ def test_with_int8_ranges_clamped_the_match_is_structural(hayao_generator, hayao
     result = scores(run, inputs, reference_outputs)
     print("PSNR vs INT8 reference, clamped:", {k: round(float(v), 2) for k, v in result.items()},
           "mean", np.mean(list(result.values())), "min", min(result.values()))
-    # Measured on the built-in kernels (the same on every x86 CPU): mean 31.65, min 26.5 (scene_52);
-    # the plain comparison gives 27.4 / 19.4.
-    assert np.mean(list(result.values())) >= 31.2
-    assert min(result.values()) >= 26.0
+    # Measured on the built-in kernels (the same on every x86 CPU, up to 0.4 dB apart on ARM):
+    # mean 31.65, min 26.5 (scene_52); the plain comparison gives 27.4 / 19.4.
+    assert np.mean(list(result.values())) >= 30.8
+    assert min(result.values()) >= 25.5
 
 
 def test_half_pixel_resize_would_fail_parity(hayao_generator, inputs, reference_outputs, monkeypatch):
