@@ -108,22 +108,17 @@ def two_pass_moments(x):
 
 
 def one_pass_moments(x):
-    """(mean, variance) with the variance as mean(x*x) - mean(x)^2, each mean taken one axis at a time.
-
-    Equal within float rounding (1e-5 here), and it quantizes to int8 ops that
-    TFLite's XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has none.
-    """
+    """(mean, variance) as mean(x*x) - mean(x)^2: equal within float rounding (1e-5 here), and
+    int8 ops XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has none."""
     mean = axis_by_axis_mean(x)
     return mean, tf.maximum(axis_by_axis_mean(x * x) - mean * mean, 0.0)
 
 
 def axis_by_axis_mean(x):
-    """The mean over W, then H, then C (keepdims): what one mean over H, W and C gives.
+    """The mean over H, W and C (keepdims) as three short means: W, then H, then C.
 
-    XNNPACK's int8 MEAN on x86 CPUs without AVX-512 (AVX, AVX2) saturates once
-    the raw int8 sum over the reduced elements passes about 2**20, e.g. the mean
-    of x*x over 64x64x32; ARM, AVX-512 and LiteRT's own kernels get it right
-    (BENCHMARKS.md). Three short means stay far below that at any image size.
+    XNNPACK's int8 MEAN saturates on x86 without AVX-512 once the raw int8 sum
+    passes about 2**20 (BENCHMARKS.md); three short means stay far below that.
     """
     for axis in (2, 1, 3):
         x = tf.reduce_mean(x, axis=axis, keepdims=True)
