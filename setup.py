@@ -4,7 +4,8 @@ The base install is the edge runner (LiteRT, NumPy, Pillow): it runs exported
 .tflite models on a Raspberry Pi without TensorFlow. The `tf` extra adds
 TensorFlow (CPU build) for stylizing with Keras, importing weights, training and
 exporting; `gpu` is the same with the CUDA build of TensorFlow. Both include
-MediaPipe for faces; `faces` adds it to the edge runner alone.
+MediaPipe for faces and the web app; `faces` adds MediaPipe to the edge runner
+alone, `serve` the web app's libraries alone.
 """
 from setuptools import setup
 
@@ -14,6 +15,9 @@ TENSORFLOW = "2.21.*"
 TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
 # MediaPipe's Face Landmarker (Tasks API) for the face pass and the face loss; no TensorFlow needed.
 FACES = ["mediapipe>=1.2"]
+# The web app (`anime-tf serve`): FastAPI on uvicorn, uploads parsed by python-multipart; Redis and
+# RQ carry jobs to `anime-tf worker` processes on other machines (only with --broker).
+SERVE = ["fastapi>=0.165", "uvicorn[standard]>=0.30", "python-multipart>=0.0.20", "redis>=5", "rq>=2"]
 
 # Name, version and entry points: pyproject.toml.
 setup(
@@ -24,9 +28,11 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES],
-        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES],
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES, *SERVE],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE],
         "faces": FACES,
-        "test": ["pytest>=8"],
+        "serve": SERVE,
+        # httpx for the API tests; Playwright drives the system's Chromium (no browser download).
+        "test": ["pytest>=8", "httpx>=0.27", "playwright>=1.45"],
     },
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from anime_tf import __version__, batch, config
 from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE
+from anime_tf.serve import cli as serve_cli
 
 
 def main(argv=None):
@@ -38,6 +39,7 @@ def build_parser():
     _add_import_weights(commands)
     _add_export(commands)
     _add_prepare_style(commands)
+    serve_cli.add_commands(commands)
     return parser
 
 

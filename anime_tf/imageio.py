@@ -27,6 +27,10 @@ class ImageError(ValueError):
     """An input that is not a usable image."""
 
 
+class ImageTooLarge(ImageError):
+    """An image above the pixel limit (a decompression bomb, or just too big to stylize)."""
+
+
 def load_image(path, max_pixels=config.MAX_IMAGE_PIXELS):
     """Read and decode an image file fully, upright per EXIF; any mode (see `split_alpha`)."""
     path = Path(path)
@@ -41,11 +45,11 @@ def load_image(path, max_pixels=config.MAX_IMAGE_PIXELS):
             image = Image.open(path)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                raise ImageTooLarge(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
                                  f"above the limit of {max_pixels / 1e6:.0f} (a decompression bomb?)")
             image.load()
     except Image.DecompressionBombError as err:
-        raise ImageError(f"{path}: refused as a decompression bomb ({err})") from err
+        raise ImageTooLarge(f"{path}: refused as a decompression bomb ({err})") from err
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError) as err:

@@ -80,27 +80,30 @@ class Stylizer:
         """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
         return stylize_image(image, self.stylize_array, self.max_side)
 
-    def stylize_array(self, rgb):
-        """uint8 RGB array (HxWx3) to stylized uint8 RGB array of the same size."""
+    def stylize_array(self, rgb, on_progress=None):
+        """uint8 RGB array (HxWx3) to stylized uint8 RGB array of the same size.
+
+        `on_progress(done, total)` is called after each tile of a tiled run.
+        """
         height, width = rgb.shape[:2]
         work = rgb
         if min(height, width) < config.MIN_SIDE:
             scale = config.MIN_SIDE / min(height, width)
             size = (math.ceil(width * scale), math.ceil(height * scale))
             work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
-        out = from_model_range(self.run(to_model_range(work)))
+        out = from_model_range(self.run(to_model_range(work), on_progress))
         if out.shape[:2] != (height, width):
             out = np.asarray(Image.fromarray(out).resize((width, height), Image.Resampling.LANCZOS))
         return match_brightness(out, rgb) if self.keep_brightness else out
 
-    def run(self, x):
+    def run(self, x, on_progress=None):
         """Model-range image (1xHxWx3 in [-1, 1]) through the generator, whole or tiled."""
         height, width = x.shape[1:3]
         if height * width <= self.max_whole_pixels:
             return self._whole(x).numpy()
-        return self.run_tiled(x)
+        return self.run_tiled(x, on_progress=on_progress)
 
-    def run_tiled(self, x, moments=None):
+    def run_tiled(self, x, moments=None, on_progress=None):
         """Tiled run; every tile uses the whole image's layer-norm moments (see module doc).
 
         The image is first padded to a multiple of 4 as the generator pads it,
@@ -114,9 +117,12 @@ class Stylizer:
                    mode="reflect")
         blender = TileBlender(x.shape[1], x.shape[2], 3, self.tile_overlap)
         boxes = tile_boxes(x.shape[1], x.shape[2], self.tile_size, self.tile_overlap, SIZE_MULTIPLE)
-        for top, left, h, w in tqdm(boxes, desc="tiles", leave=False, disable=not self.progress):
+        for done, (top, left, h, w) in enumerate(
+                tqdm(boxes, desc="tiles", leave=False, disable=not self.progress), 1):
             tile = self._tile(x[:, top:top + h, left:left + w], moments)
             blender.add((top, left, h, w), tile[0].numpy())
+            if on_progress:
+                on_progress(done, len(boxes))
         return blender.result()[None, :height, :width]
 
 

@@ -41,23 +41,30 @@ class FacePainter:
         """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
         return stylize_image(image, self.stylize_array)
 
-    def stylize_array(self, rgb):
-        """uint8 RGB array to stylized uint8 RGB, at most `max_side` on its longer side."""
+    def stylize_array(self, rgb, on_progress=None):
+        """uint8 RGB array to stylized uint8 RGB, at most `max_side` on its longer side.
+
+        `on_progress(done, total)` counts the whole image as one step and each face as one more.
+        """
         faces = self.landmarker.detect(rgb)
         small = np.asarray(shrink_to(Image.fromarray(rgb), self.max_side))
         out = np.array(self.stylizer.stylize_array(small))
-        return self.paint_faces(rgb, out, faces)
+        if on_progress:
+            on_progress(1, 1 + len(faces))
+        return self.paint_faces(rgb, out, faces, on_progress)
 
-    def paint_faces(self, rgb, out, faces):
+    def paint_faces(self, rgb, out, faces, on_progress=None):
         """Paste a stylized aligned crop of `rgb` for each face (478x2 landmarks in `rgb`'s pixels) into `out`."""
         sx, sy = out.shape[1] / rgb.shape[1], out.shape[0] / rgb.shape[0]
         size = (self.crop_size, self.crop_size)
-        for face in faces:
+        for done, face in enumerate(faces, 2):
             matrix = alignment_matrix(face, self.crop_size)  # photo pixels to crop pixels
             in_out = scaled(matrix, sx, sy)  # output pixels to crop pixels
             painted = self._stylize_crop(warp(rgb, matrix, size))
             painted = match_brightness(painted, warp(out, in_out, size))
             paste(out, painted, in_out, self.mask)
+            if on_progress:
+                on_progress(done, 1 + len(faces))
         return out
 
     def close(self):

@@ -1,0 +1,92 @@
+"""Everything `anime-tf serve` and `anime-tf worker` can be told, with defaults, in one place."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+from anime_tf import config
+
+# Output sizes the page offers (longer side in pixels; None keeps the photo's size).
+PAGE_SIZES = (None, 2048, 1024, 512)
+OUTPUT_FORMATS = ("png", "jpg", "webp")
+JOB_ID_BYTES = 16  # 128 random bits: ids are unguessable and are the only key to a result
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleSpec:
+    """A style the server offers: its name on the page and the weights behind it."""
+
+    name: str
+    weights: str  # anything `anime_tf.weights.load_generator` takes
+
+    def identity(self, cache=None) -> str:
+        """What makes this style's output what it is: a hash of its weight files' bytes.
+
+        Named styles are identified by their official checkpoint, which the
+        cache fetches and keeps; a file or folder by its contents, so
+        retraining into the same path does not serve stale cached results.
+        """
+        return weights_identity(self.weights, cache)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The server's options (flags of `anime-tf serve`)."""
+
+    styles: tuple[StyleSpec, ...] = (StyleSpec("hayao", "hayao"),)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("anime-tf-data")
+    workers: int = 1
+    faces: bool = False
+    face_model: str | None = None
+    max_upload_mb: float = 100.0
+    max_pixels: int = 50_000_000
+    max_files: int = 100
+    max_queued_per_client: int = 200
+    retention_hours: float = 24.0
+    cache_mb: float = 2048.0
+    broker: str | None = None
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1e6)
+
+    @property
+    def cache_bytes(self) -> int:
+        return int(self.cache_mb * 1e6)
+
+    def style(self, name):
+        return next((style for style in self.styles if style.name == name), None)
+
+
+def parse_style(text, named=False) -> StyleSpec:
+    """`NAME=WEIGHTS`, a named style (`hayao`), or weights whose file name gives the style's name."""
+    if "=" in text:
+        name, weights = text.split("=", 1)
+        return StyleSpec(name.strip(), weights.strip())
+    if named:
+        return StyleSpec(text.lower(), text.lower())
+    path = Path(text)
+    name = path.name.removesuffix(".weights.h5").removesuffix(".keras").removesuffix(".tflite")
+    return StyleSpec(name or text, text)
+
+
+def weights_identity(weights, cache=None) -> str:
+    """sha256 over the bytes of the files behind `weights` (a style name, a file or a folder)."""
+    if str(weights).lower() in config.STYLES:
+        from anime_tf.weights import style_checkpoint  # fetches on first use; no TensorFlow
+
+        prefix = style_checkpoint(str(weights).lower(), cache)
+        files = sorted(prefix.parent.glob(prefix.name + ".*"))
+    else:
+        path = Path(weights).expanduser()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
