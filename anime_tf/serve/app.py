@@ -108,7 +108,7 @@ def create_app(service):
         for job in jobs:
             job["batch"] = batch
         service.store.add(jobs)
-        service.dispatcher.submit([job for job in jobs if job["state"] == "queued"])
+        await run_in_threadpool(service.dispatcher.submit, [job for job in jobs if job["state"] == "queued"])
         return {"batch": batch, "jobs": [public(service, service.store.get(job["id"])) for job in jobs]}
 
     @app.get("/api/jobs/{job_id}", response_model=schemas.JobStatus, summary="A job's state",

@@ -64,7 +64,8 @@ function setCardState(card, job) {
   $(".state", card).textContent = stateText(job);
   const progress = $("progress", card);
   progress.hidden = job.state !== "running";
-  progress.value = job.progress || 0;
+  if (job.progress) progress.value = job.progress;
+  else progress.removeAttribute("value");  // indeterminate until tiles or faces are counted
   $(".badge", card).textContent = job.state === "done" ? (job.cached ? "cached" : "") : "";
   if (job.state === "done" && job.result_url) {
     const after = $(".after", card);
