@@ -45,9 +45,11 @@ def load_image(path, max_pixels=config.MAX_IMAGE_PIXELS):
             image = Image.open(path)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageTooLarge(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-                                 f"above the limit of {max_pixels / 1e6:.0f} (a decompression bomb?)")
+                raise ImageTooLarge(f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, "
+                                 f"above the limit of {max_pixels / 1e6:.3g} (a decompression bomb?)")
             image.load()
+    except ImageError:
+        raise
     except Image.DecompressionBombError as err:
         raise ImageTooLarge(f"{path}: refused as a decompression bomb ({err})") from err
     except UnidentifiedImageError:

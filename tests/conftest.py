@@ -66,3 +66,12 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIME_TF_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("ANIME_TF_WEIGHTS_URL", (tmp_path / "no-network").as_uri())
     monkeypatch.setenv("ANIME_TF_FACE_MODEL_URL", (tmp_path / "no-network" / "face_landmarker.task").as_uri())
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory):
+    """A generator with seeded random weights, for tests that need a model but not a real style."""
+    import keras
+    from anime_tf.weights import build_generator, save_generator
+    keras.utils.set_random_seed(7)
+    return save_generator(build_generator(), tmp_path_factory.mktemp("random") / "random.weights.h5")

@@ -55,11 +55,20 @@ def create_app(service):
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
+    too_large = f"the upload is larger than this server's limit of {settings.max_upload_mb:g} MB"
+
+    @app.middleware("http")
+    async def refuse_large_uploads(request, call_next):
+        """A declared length over the limit is refused before a byte is read (the route's own
+        limit catches bodies that do not declare it)."""
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > settings.max_upload_bytes:
+            return JSONResponse({"detail": too_large}, 413, headers={"Connection": "close"})
+        return await call_next(request)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):
-        detail = exc.detail
-        if exc.status_code == 413 and detail == "Content Too Large":  # Starlette's body limit
-            detail = f"the upload is larger than this server's limit of {settings.max_upload_mb:g} MB"
+        detail = too_large if exc.status_code == 413 and exc.detail == "Content Too Large" else exc.detail
         return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     static = resources.files("anime_tf.serve") / "static"
