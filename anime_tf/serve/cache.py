@@ -98,5 +98,6 @@ class ResultCache:
             (self.folder / file).unlink(missing_ok=True)
 
     def size(self):
+        """(bytes, entries) in the cache."""
         with self.db.cursor() as c:
-            return c.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM cache").fetchone()
+            return tuple(c.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM cache").fetchone())
