@@ -130,7 +130,7 @@ def create_app(service):
     def job_events(job_id: str, request: Request):
         find_job(service, job_id)
         return streams.event_stream(request, lambda: [public(service, service.store.get(job_id))],
-                                    service.stopping)
+                                    service.stopping, service.notifier)
 
     @app.get("/api/jobs/{job_id}/result", summary="The stylized image", response_class=FileResponse,
              responses={404: {}, 409: {}})
@@ -170,7 +170,7 @@ def create_app(service):
         find_batch(service, batch_id)
         return streams.event_stream(
             request, lambda: [public(service, job) for job in service.store.batch(batch_id)],
-            service.stopping)
+            service.stopping, service.notifier)
 
     return app
 

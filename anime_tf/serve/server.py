@@ -8,6 +8,7 @@ from pathlib import Path
 
 from anime_tf.serve.cache import ResultCache
 from anime_tf.serve.store import Database, JobStore
+from anime_tf.serve.streams import Notifier
 from anime_tf.serve.work import JobFiles
 
 JANITOR_SECONDS = 600.0
@@ -24,6 +25,7 @@ class Service:
     identities: dict
     dispatcher: object = None
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
+    notifier: Notifier = dataclasses.field(default_factory=Notifier)
 
 
 def build_service(settings):
@@ -31,8 +33,10 @@ def build_service(settings):
     data = Path(settings.data_dir).expanduser()
     data.mkdir(parents=True, exist_ok=True)
     db = Database(data / "jobs.sqlite3")
-    service = Service(settings, JobStore(db), ResultCache(db, data / "cache", settings.cache_bytes),
-                      JobFiles(data), identities={})
+    notifier = Notifier()
+    service = Service(settings, JobStore(db, on_change=notifier),
+                      ResultCache(db, data / "cache", settings.cache_bytes), JobFiles(data),
+                      identities={}, notifier=notifier)
     if settings.broker:
         from anime_tf.serve.remote import RedisDispatcher
 

@@ -80,8 +80,13 @@ class Database:
 class JobStore:
     """The jobs table: what the API reports and what the workers take."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, on_change=None):
         self.db = db
+        self.on_change = on_change  # called (from any thread) after a job changes state or progress
+
+    def _changed(self):
+        if self.on_change is not None:
+            self.on_change()
 
     def add(self, jobs):
         """Insert jobs (dicts with id, batch, name, client, style, options, cache_key, state...)."""
@@ -95,6 +100,7 @@ class JobStore:
                 "INSERT INTO jobs (id, batch, name, client, style, options, cache_key, state, error,"
                 " result, cached, progress, created, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows)
+        self._changed()
 
     def get(self, job_id):
         with self.db.cursor() as c:
@@ -123,27 +129,32 @@ class JobStore:
                 return None
             c.execute("UPDATE jobs SET state = 'running', started = ?, progress = 0, stage = NULL"
                       " WHERE seq = ?", (time.time(), row["seq"]))
+        self._changed()
         return _job(row) | {"state": "running"}
 
     def mark_running(self, job_id):
         with self.db.cursor() as c:
             c.execute("UPDATE jobs SET state = 'running', started = ? WHERE id = ? AND state = 'queued'",
                       (time.time(), job_id))
+        self._changed()
 
     def set_progress(self, job_id, fraction, stage=None):
         with self.db.cursor() as c:
             c.execute("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'",
                       (float(fraction), stage, job_id))
+        self._changed()
 
     def finish(self, job_id, result, cached=False):
         with self.db.cursor() as c:
             c.execute("UPDATE jobs SET state = 'done', result = ?, cached = ?, progress = 1,"
                       " finished = ? WHERE id = ?", (result, int(cached), time.time(), job_id))
+        self._changed()
 
     def fail(self, job_id, error):
         with self.db.cursor() as c:
             c.execute("UPDATE jobs SET state = 'failed', error = ?, finished = ? WHERE id = ?",
                       (str(error), time.time(), job_id))
+        self._changed()
 
     def requeue_running(self):
         """After a restart: jobs that were running when the server died go back to the queue."""

@@ -10,13 +10,45 @@ import zipfile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 1.0  # a fallback: streams wake as soon as the store reports a change
 KEEPALIVE_SECONDS = 15.0
 ENDED = ("done", "failed")
 CHUNK = 1 << 16
 
 
-def event_stream(request, read, stopping):
+class Notifier:
+    """Wakes every waiting event stream when a job changes; call it from any thread.
+
+    `ticket()` (taken before reading the store) and `wait(ticket)` make sure
+    a change between the read and the wait is not missed.
+    """
+
+    def __init__(self):
+        self._loop = None
+        self._event = None
+
+    def __call__(self):
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self):
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def ticket(self):
+        if self._loop is None:
+            self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
+        return self._event
+
+    async def wait(self, ticket, timeout):
+        try:
+            await asyncio.wait_for(ticket.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+
+def event_stream(request, read, stopping, notifier):
     """SSE of `read()` (a list of job states): one `status` event per job whenever it changes.
 
     Ends when every job has ended, when the client goes away, or when the
@@ -25,6 +57,7 @@ def event_stream(request, read, stopping):
     async def events():
         last, quiet_since = {}, time.monotonic()
         while not stopping.is_set():
+            ticket = notifier.ticket()
             jobs = await run_in_threadpool(read)
             for job in jobs:
                 if last.get(job["id"]) != job:
@@ -39,7 +72,7 @@ def event_stream(request, read, stopping):
                 yield ": keep-alive\n\n"
             if await request.is_disconnected():
                 return
-            await asyncio.sleep(POLL_SECONDS)
+            await notifier.wait(ticket, POLL_SECONDS)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
