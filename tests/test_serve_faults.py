@@ -1,6 +1,8 @@
 """The web app under stress: a SIGKILLed server, many clients at once, and workers through Redis."""
 import concurrent.futures
+import io
 import statistics
+import sys
 import threading
 import time
 
@@ -8,7 +10,6 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-import io
 
 from serving import Process, Server, photo_bytes, redis_server, rss_bytes
 from test_serve import cli_result
@@ -79,6 +80,8 @@ def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, t
         assert growth < 1.5e9, f"the server grew by {growth / 1e6:.0f} MB for 50 small photos"
         # Responsiveness, not speed: a model run on the event loop would stall these for seconds.
         assert max(latencies) < 1.0 and statistics.median(latencies) < 0.2, sorted(latencies)[-5:]
+        assert server.interrupt() == 0, "Ctrl-C must stop the server cleanly"
+        assert "Traceback" not in server.output(), server.output()
     finally:
         stop.set()
         server.kill()
@@ -88,7 +91,6 @@ def test_jobs_through_redis_run_on_a_separate_worker(random_weights, tmp_path):
     redis, url = redis_server(tmp_path)
     if redis is None:
         pytest.skip("needs Debian's redis-server (apt-get install redis-server; CI installs it)")
-    import sys
     server = worker = None
     try:
         server = Server(tmp_path / "data", tmp_path / "server.log", "--weights", f"test={random_weights}",
