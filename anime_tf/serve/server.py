@@ -87,6 +87,8 @@ def serve(settings, log_level="warning"):
           f"{Path(settings.data_dir).resolve()})", flush=True)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down: the normal way to stop
+        print("anime-tf: stopped", flush=True)
     except SystemExit:  # uvicorn exits when it cannot bind
         return False
     finally:
