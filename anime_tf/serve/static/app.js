@@ -187,7 +187,7 @@ async function start() {
   $("#pending").replaceChildren();
   let batchId = null;
   const limit = state.config.max_upload_mb * 1e6;
-  for (const chunk of chunksUnderLimit(items, Math.min(limit, Infinity))) {
+  for (const chunk of chunksUnderLimit(items, limit)) {
     const form = new FormData();
     for (const item of chunk) form.append("files", item.file, item.file.name);
     form.append("style", options.style);
