@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from pathlib import Path
+
+
+def sha256_of(path):
+    """Hex sha256 of a file's bytes, read in blocks (weights and models can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class OutputExistsError(FileExistsError):

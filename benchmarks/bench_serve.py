@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -84,8 +83,8 @@ def main():
     finally:
         server.kill()
     results = {}
-    print(f"| size | stylize path s/img (median) | server p50 | server p95 | server batch img/s | "
-          f"overhead p50 |\n| --- | --- | --- | --- | --- | --- |")
+    print("| size | stylize path s/img (median) | server p50 | server p95 | server batch img/s | "
+          "overhead p50 |\n| --- | --- | --- | --- | --- | --- |")
     for size in sizes:
         cli = statistics.median(times[size]["cli"])
         served = np.percentile(times[size]["server"], [50, 95])

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -46,6 +45,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from anime_tf.files import sha256_of  # noqa: E402
 
 SIZE = 256
 VARIANTS = {"float32": {}, "float16": {}, "dynamic": {}, "int8": {}, "int8-strict": {"int8_strict": True}}
@@ -114,12 +114,12 @@ class Results:
 
     def get(self, cpu, model, kernels, photos):
         entry = self._load().get(f"{cpu}|{model.stem}|{kernels}")
-        same = entry and entry["sha256"] == _sha256(model) and entry.get("photos") == [p.name for p in photos]
+        same = entry and entry["sha256"] == sha256_of(model) and entry.get("photos") == [p.name for p in photos]
         return tuple(entry["psnr"]) if same else None
 
     def put(self, cpu, model, kernels, photos, psnr):
         data = self._load()  # as it is now: an x86 and an arm64 run may share the file
-        data[f"{cpu}|{model.stem}|{kernels}"] = {"sha256": _sha256(model), "photos": [p.name for p in photos],
+        data[f"{cpu}|{model.stem}|{kernels}"] = {"sha256": sha256_of(model), "photos": [p.name for p in photos],
                                                  "psnr": list(psnr)}
         _write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -128,10 +128,6 @@ def _write_atomically(path, data):
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_bytes(data)
     tmp.replace(path)
-
-
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def cells(cpu, models):

@@ -26,8 +26,9 @@ class Process:
 
     def __init__(self, args, log):
         self.log = log
-        self.proc = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                                     env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"})
+        with open(log, "wb") as out:  # the child keeps its own copy of the handle
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"})
 
     def output(self):
         return self.log.read_text(errors="replace")

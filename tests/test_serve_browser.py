@@ -70,9 +70,11 @@ def test_upload_two_photos_and_download_the_zip(browser, server, hayao_weights, 
 def test_the_page_works_with_the_keyboard_alone(browser, server, shared_images, tmp_path):
     page = browser.new_page(viewport={"width": 1000, "height": 800})
     page.goto(server.url)
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.dataset.testid") == "upload-input"
+    playwright_api.expect(page.get_by_test_id("style-select")).to_have_value("hayao")  # set up
+    # Listening before the first key press gives Playwright time to intercept the chooser.
     with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.testid") == "upload-input"
         page.keyboard.press("Space")
     chooser.value.set_files([str(shared_images / "photos" / "scene_19.jpg")])
     for _ in range(8):

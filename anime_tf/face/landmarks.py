@@ -6,7 +6,6 @@ No TensorFlow here: the edge runner uses this module too.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from anime_tf import config
 from anime_tf.download import DownloadError, fetch
+from anime_tf.files import sha256_of
 
 POINTS = 478
 # Indices into the 478 points, as MediaPipe's FaceLandmarksConnections draws them
@@ -33,14 +33,6 @@ MOUTH_CORNERS = (61, 291)
 
 class FaceModelError(RuntimeError):
     """The Face Landmarker model is missing, corrupt or cannot be loaded."""
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def face_model_path(path=None, cache=None):

@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anime_tf import __version__
 from anime_tf.serve import schemas, streams
-from anime_tf.serve.cache import cache_key, link_or_copy
+from anime_tf.serve.cache import cache_key
 from anime_tf.serve.settings import JOB_ID_BYTES, OUTPUT_FORMATS, PAGE_SIZES
 from anime_tf.serve.uploads import display_name, result_name, save_and_check
+from anime_tf.serve.work import result_from_cache
 
 ID = re.compile(r"[0-9a-f]{32}")
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
@@ -210,11 +211,8 @@ def accept_file(service, upload, style, options, client):
     if checked.error:
         return job | {"state": "failed", "error": checked.error, "too_large": checked.too_large}
     job["cache_key"] = cache_key(checked.pixels, service.identities[style], options)
-    cached = service.cache.lookup(job["cache_key"])
-    if cached is not None:
-        result = f"{job['id']}.{options['format']}"
-        link_or_copy(cached, service.files.results / result)
-        service.files.input(job["id"]).unlink(missing_ok=True)
+    result = result_from_cache(service.cache, service.files, job)
+    if result is not None:
         return job | {"state": "done", "cached": True, "result": result}
     return job
 

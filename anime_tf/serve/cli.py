@@ -1,7 +1,7 @@
 """`anime-tf serve` and `anime-tf worker`: flags, and turning them into `Settings`."""
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from pathlib import Path
 
 from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE, positive_int, report
@@ -81,19 +81,21 @@ def styles_from(args):
     return tuple(specs) or DEFAULTS.styles
 
 
-def settings_from(args):
+def worker_settings(args):
+    """What serve and worker share: the styles, the face pass and the broker."""
     styles = styles_from(args)
     names = [style.name for style in styles]
     if len(set(names)) != len(names):
         raise ValueError(f"two styles share a name ({', '.join(names)}); name them with NAME=PATH")
-    common = {"styles": styles, "faces": args.faces, "face_model": args.face_model,
-              "broker": args.broker}
-    if not hasattr(args, "host"):  # worker
-        return Settings(**common)
-    return Settings(**common, host=args.host, port=args.port, data_dir=args.data_dir,
-                    workers=args.workers, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
-                    max_files=args.max_files, max_queued_per_client=args.max_queued_per_client,
-                    retention_hours=args.retention_hours, cache_mb=args.cache_mb)
+    return Settings(styles=styles, faces=args.faces, face_model=args.face_model, broker=args.broker)
+
+
+def server_settings(args):
+    return dataclasses.replace(
+        worker_settings(args), host=args.host, port=args.port, data_dir=args.data_dir,
+        workers=args.workers, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
+        max_files=args.max_files, max_queued_per_client=args.max_queued_per_client,
+        retention_hours=args.retention_hours, cache_mb=args.cache_mb)
 
 
 def _startup_errors():
@@ -108,7 +110,7 @@ def run_serve(args):
     from anime_tf.serve.server import serve
 
     try:
-        settings = settings_from(args)
+        settings = server_settings(args)
         if not serve(settings):
             report("anime-tf serve", f"could not listen on {settings.host}:{settings.port} "
                    "(in use? try --port)")
@@ -123,7 +125,7 @@ def run_worker(args):
     from anime_tf.serve.remote import work
 
     try:
-        work(settings_from(args), burst=args.burst)
+        work(worker_settings(args), burst=args.burst)
     except _startup_errors() as err:
         report("anime-tf worker", err)
         return EXIT_UNUSABLE

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from anime_tf import config
+from anime_tf.files import sha256_of
 
 # Output sizes the page offers (longer side in pixels; None keeps the photo's size).
 PAGE_SIZES = (None, 2048, 1024, 512)
@@ -83,10 +84,5 @@ def weights_identity(weights, cache=None) -> str:
     else:
         path = Path(weights).expanduser()
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    listing = "\n".join(f"{file.name} {sha256_of(file)}" for file in files)
+    return hashlib.sha256(listing.encode()).hexdigest()

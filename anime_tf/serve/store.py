@@ -134,15 +134,18 @@ class JobStore:
 
     def mark_running(self, job_id):
         with self.db.cursor() as c:
-            c.execute("UPDATE jobs SET state = 'running', started = ? WHERE id = ? AND state = 'queued'",
-                      (time.time(), job_id))
-        self._changed()
+            changed = c.execute("UPDATE jobs SET state = 'running', started = ? WHERE id = ?"
+                                " AND state = 'queued'", (time.time(), job_id)).rowcount
+        if changed:  # the Redis collector calls this on every poll of a started job
+            self._changed()
 
     def set_progress(self, job_id, fraction, stage=None):
         with self.db.cursor() as c:
-            c.execute("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'",
-                      (float(fraction), stage, job_id))
-        self._changed()
+            changed = c.execute("UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'"
+                                " AND (progress != ? OR stage IS NOT ?)",
+                                (float(fraction), stage, job_id, float(fraction), stage)).rowcount
+        if changed:
+            self._changed()
 
     def finish(self, job_id, result, cached=False):
         with self.db.cursor() as c:

@@ -7,10 +7,9 @@ the names inside a zip).
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 import unicodedata
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 
 from anime_tf.files import atomic_path
 from anime_tf.imageio import ImageError, ImageTooLarge, load_image
@@ -64,4 +63,4 @@ def save_and_check(stream, dest, name, max_pixels) -> CheckedUpload:
 
 def client_message(err, path, name):
     """An ImageError names the file it read; the client knows it by its own name."""
-    return re.sub(re.escape(str(Path(path))), lambda _: name, str(err))
+    return str(err).replace(str(path), name)

@@ -88,15 +88,22 @@ class JobFiles:
         return self.results / f"{job['id']}.{job['options']['format']}"
 
 
-def complete_from_cache(store, cache, files, job):
-    """Finish `job` with a cached result if there is one; True if it was."""
+def result_from_cache(cache, files, job):
+    """Put the cached result for `job` in place (its upload is then dropped); its file name, or None."""
     cached = cache.lookup(job.get("cache_key"))
     if cached is None:
-        return False
+        return None
     link_or_copy(cached, files.result(job))
-    store.finish(job["id"], files.result(job).name, cached=True)
     files.input(job["id"]).unlink(missing_ok=True)
-    return True
+    return files.result(job).name
+
+
+def complete_from_cache(store, cache, files, job):
+    """Finish `job` with a cached result if there is one; True if it was."""
+    result = result_from_cache(cache, files, job)
+    if result is not None:
+        store.finish(job["id"], result, cached=True)
+    return result is not None
 
 
 def complete(store, cache, files, job, result_path):

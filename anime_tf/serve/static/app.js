@@ -101,16 +101,16 @@ function newBatchSection(title) {
 function followBatch(batchId, section, cards) {
   const link = $(".download-all", section);
   link.href = `/api/batches/${batchId}.zip`;
+  const title = $("h2", section).textContent;
   const summary = () => {
-    const all = [...cards.values()];
-    const done = all.filter((c) => c.dataset.state === "done").length;
-    const failed = all.filter((c) => c.dataset.state === "failed").length;
+    const states = [...cards.values()].map((card) => card.dataset.state);
+    const done = states.filter((s) => s === "done").length;
+    const failed = states.filter((s) => s === "failed").length;
     link.hidden = done === 0;
     link.textContent = `Download all (${done} in a zip)`;
-    $("h2", section).dataset.progress = `${done} of ${all.length} done${failed ? `, ${failed} failed` : ""}`;
-    $("h2", section).textContent = `${section.dataset.title}: ${$("h2", section).dataset.progress}`;
+    $("h2", section).textContent =
+      `${title}: ${done} of ${states.length} done${failed ? `, ${failed} failed` : ""}`;
   };
-  section.dataset.title = section.dataset.title || $("h2", section).textContent;
   summary();
   const source = new EventSource(`/api/batches/${batchId}/events`);
   source.addEventListener("status", (event) => {
