@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from anime_tf.models import Generator, LayerNorm
-from anime_tf.models import generator as generator_module
+from anime_tf.models import ops as generator_ops
 from anime_tf.weights import PARAMETER_COUNT, build_generator, load_generator, save_generator
 
 
@@ -57,7 +57,7 @@ def test_layer_norm_equals_group_normalization_with_one_group():
 
 def test_resize_is_tf1_legacy_bilinear_not_half_pixel():
     x = np.arange(2 * 3 * 4 * 1, dtype=np.float32).reshape(2, 3, 4, 1) ** 1.5
-    out = generator_module.resize_x2_legacy(x).numpy()
+    out = generator_ops.resize_x2_legacy(x).numpy()
     # TF1 align_corners=False: output pixel i samples input at i / 2 (clamped at the edge).
     rows = np.minimum(np.arange(6) / 2, 2)
     cols = np.minimum(np.arange(8) / 2, 3)
@@ -73,11 +73,11 @@ def test_resize_is_tf1_legacy_bilinear_not_half_pixel():
 
 
 def test_padding_follows_the_official_conv_helper():
-    assert generator_module.conv_padding(7, 1) == (3, 3, 3, 3)
-    assert generator_module.conv_padding(3, 1) == (1, 1, 1, 1)
-    assert generator_module.conv_padding(3, 2) == (0, 1, 0, 1)
+    assert generator_ops.conv_padding(7, 1) == (3, 3, 3, 3)
+    assert generator_ops.conv_padding(3, 1) == (1, 1, 1, 1)
+    assert generator_ops.conv_padding(3, 2) == (0, 1, 0, 1)
     x = random_images(1, 5, 6, 2)
-    padded = generator_module.reflect_pad(x, 0, 1, 0, 1).numpy()
+    padded = generator_ops.reflect_pad(x, 0, 1, 0, 1).numpy()
     assert padded.shape == (1, 6, 7, 2)
     np.testing.assert_array_equal(padded[:, 5, :6], x[:, 3])  # REFLECT mirrors without the edge row
     np.testing.assert_array_equal(padded[:, :5, 6], x[:, :, 4])
@@ -88,9 +88,9 @@ def test_both_reflect_paddings_equal_tf_pad_reflect(padding):
     x = random_images(2, 9, 11, 5)
     top, bottom, left, right = padding
     expected = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT").numpy()
-    np.testing.assert_array_equal(generator_module.reflect_pad(x, *padding).numpy(), expected)
-    np.testing.assert_array_equal(generator_module.reflect_pad_gather(x, *padding).numpy(), expected)
-    dynamic = tf.function(lambda x: generator_module.reflect_pad_gather(x, *padding),
+    np.testing.assert_array_equal(generator_ops.reflect_pad(x, *padding).numpy(), expected)
+    np.testing.assert_array_equal(generator_ops.reflect_pad_gather(x, *padding).numpy(), expected)
+    dynamic = tf.function(lambda x: generator_ops.reflect_pad_gather(x, *padding),
                           input_signature=[tf.TensorSpec([None, None, None, 5])])
     np.testing.assert_array_equal(dynamic(x).numpy(), expected)
 
@@ -98,9 +98,9 @@ def test_both_reflect_paddings_equal_tf_pad_reflect(padding):
 @pytest.mark.parametrize("batch", [1, 2])
 def test_moments_of_every_op_set_agree(batch):
     x = random_images(batch, 33, 20, 7) * 2 + 0.7
-    expected = [m.numpy() for m in generator_module.two_pass_moments(x)]
+    expected = [m.numpy() for m in generator_ops.two_pass_moments(x)]
     assert expected[0].shape == expected[1].shape == (batch, 1, 1, 1)
-    for moments in (generator_module.one_pass_moments, generator_module.single_image_moments):
+    for moments in (generator_ops.one_pass_moments, generator_ops.single_image_moments):
         for got, want in zip(moments(x), expected):
             assert got.shape == want.shape
             np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)

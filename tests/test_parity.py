@@ -11,11 +11,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from anime_tf import weights
+from anime_tf import official
 from anime_tf.export.report import psnr
 from anime_tf.imageio import from_model_range, to_model_range
-from anime_tf.models import generator as generator_module
-from anime_tf.models.generator import INFERENCE_OPS, ForwardPass
+from anime_tf.models.generator import ForwardPass
+from anime_tf.models.ops import INFERENCE_OPS
 
 SIZE = 256
 
@@ -78,7 +78,7 @@ def test_with_int8_ranges_clamped_the_match_is_structural(hayao_generator, hayao
         scale, zero = q["scales"][0], q["zero_points"][0]
         return (-128 - zero) * scale, (127 - zero) * scale
 
-    norms = [n[:-len("/gamma")] for n in weights.official_names(hayao_generator) if n.endswith("/gamma")]
+    norms = [n[:-len("/gamma")] for n in official.official_names(hayao_generator) if n.endswith("/gamma")]
     ranges = [(int8_range(f"{n}/moments/mean"), int8_range(f"{n}/moments/variance")) for n in norms]
     low, high = int8_range("input_int8")
 
@@ -107,7 +107,7 @@ def test_half_pixel_resize_would_fail_parity(hayao_generator, inputs, reference_
     names = ["scene_0", "scene_44", "street_1", "portrait_0"]
     subset = {n: inputs[n] for n in names}
     faithful = np.mean(list(scores(hayao_generator, subset, reference_outputs).values()))
-    monkeypatch.setattr(generator_module, "resize_x2_legacy",
+    monkeypatch.setattr("anime_tf.models.generator.resize_x2_legacy",
                         lambda x: tf.image.resize(x, tf.shape(x)[1:3] * 2, method="bilinear"))
     wrong = np.mean(list(scores(hayao_generator, subset, reference_outputs).values()))
     assert faithful - wrong > 4.0, (faithful, wrong)

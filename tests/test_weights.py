@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from anime_tf import weights
+from anime_tf.official import OFFICIAL_SCOPE, official_names
 from anime_tf.download import DownloadError
 
 STYLE_PREFIX = "Hayao-64.ckpt"
@@ -13,7 +14,7 @@ STYLE_PREFIX = "Hayao-64.ckpt"
 def official():
     """Official variable names and shapes, from our generator's mapping."""
     generator = weights.build_generator()
-    return {name: tuple(v.shape) for name, v in weights.official_names(generator).items()}
+    return {name: tuple(v.shape) for name, v in official_names(generator).items()}
 
 
 def random_official_arrays(official, seed=0):
@@ -33,7 +34,7 @@ def write_checkpoint(prefix, arrays):
 def test_official_names_cover_every_variable_once(official):
     assert len(official) == 77
     assert sum(int(np.prod(s)) for s in official.values()) == weights.PARAMETER_COUNT
-    scope = weights.OFFICIAL_SCOPE
+    scope = OFFICIAL_SCOPE
     for name, shape in [("A/Conv/weights", (7, 7, 3, 32)), ("A/LayerNorm_2/gamma", (64,)),
                         ("C/r1/Conv/weights", (1, 1, 128, 256)), ("C/r1/r1/w", (3, 3, 256, 1)),
                         ("C/r1/r1/bias", (256,)), ("C/r1/1/gamma", (256,)),
@@ -51,7 +52,7 @@ def test_checkpoint_import_puts_every_variable_in_its_layer(official, tmp_path):
              "discriminator/Conv/weights": np.zeros((3, 3, 3, 32), np.float32)}
     write_checkpoint(tmp_path / "Hayao-64.ckpt", {**arrays, **extra})
     generator = weights.load_generator(tmp_path)  # the folder, as the official repo ships it
-    for name, variable in weights.official_names(generator).items():
+    for name, variable in official_names(generator).items():
         np.testing.assert_array_equal(variable.numpy(), arrays[name], err_msg=name)
 
 
@@ -90,7 +91,7 @@ def test_tflite_import_dequantizes_and_transposes(hayao_tflite, hayao_generator)
 
     interpreter = Interpreter(model_path=str(hayao_tflite))
     tensors = {t["name"]: t for t in interpreter.get_tensor_details()}
-    variables = weights.official_names(hayao_generator)
+    variables = official_names(hayao_generator)
 
     def dequantized(name):
         t = tensors[name]
@@ -100,7 +101,7 @@ def test_tflite_import_dequantizes_and_transposes(hayao_tflite, hayao_generator)
         zero = q["zero_points"].reshape(scale.shape)
         return (values - zero) * scale
 
-    scope = weights.OFFICIAL_SCOPE
+    scope = OFFICIAL_SCOPE
     # A plain conv kernel: OHWI int8 with per-output-channel scales -> HWIO.
     expected = np.transpose(dequantized(f"{scope}/A/Conv/Conv2D"), (1, 2, 3, 0))
     np.testing.assert_allclose(variables[f"{scope}/A/Conv/weights"].numpy(), expected, rtol=1e-6)
@@ -151,14 +152,14 @@ def test_named_style_is_fetched_once_then_loaded_from_the_cache(mirror, tmp_path
     folder, arrays = mirror
     generator = weights.load_generator("hayao")
     name = "generator/G_MODEL/C/r2/r2/w"
-    np.testing.assert_array_equal(weights.official_names(generator)[name].numpy(), arrays[name])
+    np.testing.assert_array_equal(official_names(generator)[name].numpy(), arrays[name])
     cached = tmp_path / "cache" / "styles" / "generator_Hayao_weight"
     assert sorted(p.name for p in cached.iterdir()) == sorted(
         [f"{STYLE_PREFIX}.index", f"{STYLE_PREFIX}.data-00000-of-00001"])
     for file in folder.iterdir():  # the "network" goes away: the cache must serve
         file.unlink()
     again = weights.load_generator("Hayao")
-    np.testing.assert_array_equal(weights.official_names(again)[name].numpy(), arrays[name])
+    np.testing.assert_array_equal(official_names(again)[name].numpy(), arrays[name])
 
 
 def test_offline_style_says_which_files_to_put_where(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from anime_tf.models.generator import axis_by_axis_mean
+from anime_tf.models.ops import axis_by_axis_mean
 
 SHAPE = (1, 64, 64, 32)  # 131072 elements: a raw int8 sum near -128 * 131072 when x is near 0
 FORMS = {"one_mean": lambda x: tf.reduce_mean(x * x, axis=[1, 2, 3], keepdims=True),

@@ -90,7 +90,7 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
         "style": _style_name(weights), "quantization": quantize + ("-strict" if int8_strict else ""),
         "input_size": list(shape) if shape else None, "input_layout": "NHWC RGB",
         "input_range": [-1.0, 1.0], "output_range": [-1.0, 1.0],
-        "io_dtype": "int8" if int8_io else "float32",
+        "io_dtype": "int8" if int8_io else "float32", "generator": generator.architecture,
     }
     with atomic_path(output, overwrite=overwrite) as tmp:
         tmp.write_bytes(model)

@@ -49,7 +49,7 @@ def parse_size(text):
 
 def export_generator(generator):
     """A copy of `generator` with export-friendly numerics and the same weights."""
-    clone = Generator(for_tflite=True)
+    clone = Generator(for_tflite=True, **generator.architecture)
     clone(tf.zeros([1, 32, 32, 3]))
     clone.set_weights(generator.get_weights())
     return clone

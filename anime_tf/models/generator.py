@@ -8,153 +8,39 @@ that its weights load one to one (see `anime_tf.weights` for the name mapping):
     E: x2 CNL(64) CNL(64) CNL(32, 7x7)         out: 1x1 conv to 3, tanh
 
 CNL is reflect pad, conv without bias, layer norm over H, W and C, LeakyReLU(0.2).
+A distilled student (`Generator(width=0.5, blocks=2)`) is the same family
+with every channel count scaled and fewer inverted residual blocks.
 """
 from __future__ import annotations
-
-import dataclasses
-from typing import Callable
 
 import keras
 import tensorflow as tf
 
+from anime_tf.models.ops import (INFERENCE_OPS, TFLITE_OPS, TRAINING_OPS, spatial_size, conv_padding,
+                                  resize_x2_legacy, two_pass_moments)
+
 LEAKY_SLOPE = 0.2
 LAYER_NORM_EPSILON = 1e-12
+# The official generator; distilled students scale every channel count by a width
+# (kept a multiple of 8, which SIMD kernels like) and have fewer residual blocks.
+TEACHER_ARCHITECTURE = {"width": 1.0, "blocks": 4}
+CHANNEL_MULTIPLE = 8
+MAX_BLOCKS = 8
 # Two stride-2 convs down, two x2 resizes up: sizes that are multiples of 4 round-trip.
 SIZE_MULTIPLE = 4
 
 
-def _spatial_size(x):
-    """(height, width): Python ints when static (exports), tensors otherwise."""
-    dynamic = tf.shape(x)
-    return tuple(x.shape[i] if x.shape[i] is not None else dynamic[i] for i in (1, 2))
+def scaled_channels(channels, width):
+    """`channels` x `width`, rounded to a multiple of 8 (at least 8)."""
+    return max(CHANNEL_MULTIPLE, int(round(channels * width / CHANNEL_MULTIPLE)) * CHANNEL_MULTIPLE)
 
 
-def reflect_pad(x, top, bottom, left, right):
-    """REFLECT padding of H and W: the same numbers as `tf.pad(..., mode="REFLECT")`.
-
-    Built from slices and concatenation because TFLite's MIRROR_PAD has no
-    XNNPACK kernel and splits an exported graph into many delegate partitions;
-    its gradient is plain slices too, so training uses it.
-    """
-    x = _reflect_axis(x, 1, top, bottom)
-    return _reflect_axis(x, 2, left, right)
-
-
-def _reflect_axis(x, axis, before, after):
-    """Mirror `before` rows (axis 1) or columns (axis 2) at the start and `after` at the end."""
-    def rows(start, stop):
-        index = [slice(None)] * 4
-        index[axis] = slice(start, stop)
-        return x[tuple(index)]
-
-    size = x.shape[axis]
-    if size is not None and isinstance(before, int) and isinstance(after, int):
-        # Static sizes: single rows in mirrored order, so TFLite gets no REVERSE_V2 either.
-        head = [rows(i, i + 1) for i in range(before, 0, -1)]
-        tail = [rows(i, i + 1) for i in range(size - 2, size - 2 - after, -1)]
-        return tf.concat(head + [x] + tail, axis) if head or tail else x
-    head = tf.reverse(rows(1, before + 1), [axis])
-    tail = tf.reverse(rows(-after - 1, -1), [axis])
-    return tf.concat([head, x, tail], axis)
-
-
-def reflect_pad_gather(x, top, bottom, left, right):
-    """`reflect_pad` as one gather of whole pixels: the same numbers, copied once.
-
-    The concatenations copy the tensor twice (rows, then columns) and
-    `tf.pad`'s MirrorPad kernel is slower still; for TensorFlow inference this
-    single copy is the fastest reflect padding (see BENCHMARKS.md).
-    """
-    if all(isinstance(n, int) and n == 0 for n in (top, bottom, left, right)):
-        return x
-    height, width = _spatial_size(x)
-    rows = _mirrored_range(height, top, bottom)
-    cols = _mirrored_range(width, left, right)
-    pixels = tf.reshape(rows[:, None] * width + cols[None, :], [-1])
-    channels = x.shape[-1]
-    flat = tf.reshape(x, [tf.shape(x)[0], -1, channels])
-    padded = tf.gather(flat, pixels, axis=1)
-    return tf.reshape(padded, [tf.shape(x)[0], tf.size(rows), tf.size(cols), channels])
-
-
-def _mirrored_range(size, before, after):
-    """Indices `before..1, 0..size-1, size-2..size-1-after` (REFLECT along one axis)."""
-    return tf.concat([tf.range(before, 0, -1), tf.range(size),
-                      tf.range(size - 2, size - 2 - after, -1)], axis=0)
-
-
-def conv_padding(kernel_size, strides):
-    """(top, bottom, left, right) padding of the official `Conv2D` helper."""
-    if strides == 2:
-        return 0, 1, 0, 1
-    half = kernel_size // 2
-    return half, half, half, half
-
-
-def resize_x2_legacy(x):
-    """Bilinear x2 as TF1's `tf.image.resize_images` (no half-pixel centres).
-
-    TF2's `tf.image.resize` samples at half-pixel centres and gives different
-    pixels; the official weights were trained with the legacy sampling.
-    """
-    size = tf.shape(x)[1:3] * 2
-    return tf.raw_ops.ResizeBilinear(
-        images=x, size=size, align_corners=False, half_pixel_centers=False)
-
-
-def two_pass_moments(x):
-    """(mean, variance) over H, W, C of each sample, as `tf.contrib.layers.layer_norm` took them."""
-    return tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-
-
-def one_pass_moments(x):
-    """(mean, variance) as mean(x*x) - mean(x)^2: equal within float rounding (1e-5 here), and
-    int8 ops XNNPACK runs, where `tf.nn.moments`'s SQUARED_DIFFERENCE has none."""
-    mean = axis_by_axis_mean(x)
-    return mean, tf.maximum(axis_by_axis_mean(x * x) - mean * mean, 0.0)
-
-
-def axis_by_axis_mean(x):
-    """The mean over H, W and C (keepdims) as three short means: W, then H, then C.
-
-    XNNPACK's int8 MEAN saturates on x86 without AVX-512 once the raw int8 sum
-    passes about 2**20 (BENCHMARKS.md); three short means stay far below that.
-    """
-    for axis in (2, 1, 3):
-        x = tf.reduce_mean(x, axis=axis, keepdims=True)
-    return x
-
-
-def single_image_moments(x):
-    """`one_pass_moments` for a batch of one, from two reductions that write nothing.
-
-    `tf.nn.l2_loss` sums the squares without the full-size temporary that
-    x*x or SQUARED_DIFFERENCE writes. It sums the whole batch, so larger
-    batches take `two_pass_moments`.
-    """
-    if x.shape[0] != 1:
-        return two_pass_moments(x)
-    x = tf.cast(x, tf.float32)  # a no-op for float32; a float16 sum of squares would overflow
-    count = tf.cast(tf.size(x), tf.float32)
-    mean = tf.reduce_sum(x) / count
-    mean_square = tf.nn.l2_loss(x) * 2.0 / count
-    shape = [1, 1, 1, 1]
-    return tf.reshape(mean, shape), tf.reshape(tf.maximum(mean_square - mean * mean, 0.0), shape)
-
-
-@dataclasses.dataclass(frozen=True)
-class Ops:
-    """Interchangeable implementations of the generator's reflect padding and layer-norm moments.
-
-    They agree within float rounding and differ in which runtime runs them fast.
-    """
-    pad: Callable
-    moments: Callable
-
-
-TRAINING_OPS = Ops(pad=reflect_pad, moments=two_pass_moments)  # the official numerics, plain gradients
-INFERENCE_OPS = Ops(pad=reflect_pad_gather, moments=single_image_moments)  # fastest in TensorFlow
-TFLITE_OPS = Ops(pad=reflect_pad, moments=one_pass_moments)  # what XNNPACK runs, float and int8
+def check_architecture(width, blocks):
+    """ValueError unless 0 < width <= 2 and 0 <= blocks <= 8 (whole)."""
+    if not 0.0 < float(width) <= 2.0:
+        raise ValueError(f"generator width must be in (0, 2], not {width}")
+    if int(blocks) != blocks or not 0 <= blocks <= MAX_BLOCKS:
+        raise ValueError(f"generator blocks must be a whole number from 0 to {MAX_BLOCKS}, not {blocks}")
 
 
 class ForwardPass:
@@ -283,21 +169,29 @@ class Generator(keras.Model):
     TFLite runs fastest (`TFLITE_OPS`); all give the same image within 2e-5.
     """
 
-    def __init__(self, for_tflite=False, name="generator", **kwargs):
+    def __init__(self, for_tflite=False, width=1.0, blocks=4, name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
+        check_architecture(width, blocks)
         self.for_tflite = for_tflite
+        self.width, self.blocks = float(width), int(blocks)
+        c = {n: scaled_channels(n, width) for n in (32, 64, 128, 256)}
         # Block groups keep the official scope names (A..E); layer names are stable
         # so exported graphs can be addressed by name (see anime_tf.export).
-        self.block_a = [ConvNormLReLU(32, 7, name="A1"), ConvNormLReLU(64, strides=2, name="A2"),
-                        ConvNormLReLU(64, name="A3")]
-        self.block_b = [ConvNormLReLU(128, strides=2, name="B1"), ConvNormLReLU(128, name="B2")]
-        self.block_c = ([ConvNormLReLU(128, name="C1")]
-                        + [InvertedResBlock(256, name=f"C_r{i}") for i in range(1, 5)]
-                        + [ConvNormLReLU(128, name="C2")])
-        self.block_d = [ConvNormLReLU(128, name="D1"), ConvNormLReLU(128, name="D2")]
-        self.block_e = [ConvNormLReLU(64, name="E1"), ConvNormLReLU(64, name="E2"),
-                        ConvNormLReLU(32, 7, name="E3")]
+        self.block_a = [ConvNormLReLU(c[32], 7, name="A1"), ConvNormLReLU(c[64], strides=2, name="A2"),
+                        ConvNormLReLU(c[64], name="A3")]
+        self.block_b = [ConvNormLReLU(c[128], strides=2, name="B1"), ConvNormLReLU(c[128], name="B2")]
+        self.block_c = ([ConvNormLReLU(c[128], name="C1")]
+                        + [InvertedResBlock(c[256], name=f"C_r{i}") for i in range(1, blocks + 1)]
+                        + [ConvNormLReLU(c[128], name="C2")])
+        self.block_d = [ConvNormLReLU(c[128], name="D1"), ConvNormLReLU(c[128], name="D2")]
+        self.block_e = [ConvNormLReLU(c[64], name="E1"), ConvNormLReLU(c[64], name="E2"),
+                        ConvNormLReLU(c[32], 7, name="E3")]
         self.out_conv = _conv(3, 1, name="out_layer")
+
+    @property
+    def architecture(self):
+        """What, besides the weights, rebuilds this generator: {"width": W, "blocks": B}."""
+        return {"width": self.width, "blocks": self.blocks}
 
     def call(self, images, norm_moments=None, training=False):
         """`norm_moments`: per-layer-norm (mean, variance) to use instead of the input's own."""
@@ -310,7 +204,7 @@ class Generator(keras.Model):
         return TRAINING_OPS if training else INFERENCE_OPS
 
     def get_config(self):
-        return {**super().get_config(), "for_tflite": self.for_tflite}
+        return {**super().get_config(), "for_tflite": self.for_tflite, **self.architecture}
 
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""
@@ -319,7 +213,7 @@ class Generator(keras.Model):
         return forward.recorded
 
     def _forward(self, images, forward):
-        height, width = _spatial_size(images)
+        height, width = spatial_size(images)
         x = forward.pad(images, 0, (-height) % SIZE_MULTIPLE, 0, (-width) % SIZE_MULTIPLE)
         for block in self.block_a + self.block_b + self.block_c:
             x = block(x, forward=forward)

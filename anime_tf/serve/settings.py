@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
-from anime_tf import config
-from anime_tf.files import sha256_of
+from anime_tf.weights import weights_identity
 
 # Output sizes the page offers (longer side in pixels; None keeps the photo's size).
 PAGE_SIZES = (None, 2048, 1024, 512)
@@ -72,17 +70,3 @@ def parse_style(text, named=False) -> StyleSpec:
     path = Path(text)
     name = path.name.removesuffix(".weights.h5").removesuffix(".keras").removesuffix(".tflite")
     return StyleSpec(name or text, text)
-
-
-def weights_identity(weights, cache=None) -> str:
-    """sha256 over the bytes of the files behind `weights` (a style name, a file or a folder)."""
-    if str(weights).lower() in config.STYLES:
-        from anime_tf.weights import style_checkpoint  # fetches on first use; no TensorFlow
-
-        prefix = style_checkpoint(str(weights).lower(), cache)
-        files = sorted(prefix.parent.glob(prefix.name + ".*"))
-    else:
-        path = Path(weights).expanduser()
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    listing = "\n".join(f"{file.name} {sha256_of(file)}" for file in files)
-    return hashlib.sha256(listing.encode()).hexdigest()
