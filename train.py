@@ -6,6 +6,13 @@ r"""Train an AnimeGANv2 style: init phase (content only), then the adversarial p
     python train.py ... --model_dir runs/hayao     # again: resumes where it stopped
     tensorboard --logdir runs/hayao
 
+Distil a smaller, faster generator of the same family from a trained one
+(photos only; the teacher's outputs are rendered once and cached):
+
+    python train.py --photo_dir data/train_photo --teacher hayao --width 0.5 --blocks 2 \
+        --model_dir runs/student --image_size 256 --batch_size 8 --epochs 40
+    anime-tf stylize photo.jpg --weights runs/student    # width and blocks travel with the weights
+
 Flags left unset take the preset's values (the official schedule and loss
 weights). Exit codes: 0 done, 2 bad arguments or data, 3 a loss diverged (the
 last good checkpoint is kept).
@@ -17,7 +24,8 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("photo_dir", None, "Folder of photos (the content domain).")
-flags.DEFINE_string("style_dir", None, "Style folder with style/ and smooth/ (anime-tf prepare-style).")
+flags.DEFINE_string("style_dir", None, "Style folder with style/ and smooth/ (anime-tf prepare-style); "
+                    "needed unless --teacher.")
 flags.DEFINE_string("model_dir", None, "Run folder: checkpoints, logs, generator.weights.h5.")
 flags.DEFINE_enum("preset", "hayao", ["hayao", "paprika", "shinkai"], "Official loss weights and schedule.")
 flags.DEFINE_string("init_from", None, "Generator weights to start from (fine-tuning): any source "
@@ -54,12 +62,24 @@ flags.DEFINE_float("face_share", None, "Share of each batch drawn from photos wi
 flags.DEFINE_string("face_model", None, "MediaPipe face_landmarker.task (default: fetched on first use "
                     "into the cache and checked).")
 flags.DEFINE_string("face_cache", None, "Landmark cache file (default: .anime_tf_faces.json in --photo_dir).")
-flags.mark_flags_as_required(["photo_dir", "style_dir", "model_dir"])
+flags.DEFINE_float("width", None, "Scale every channel count by this (1.0: the official generator; "
+                   "0.5 has about a quarter of its FLOPs).")
+flags.DEFINE_integer("blocks", None, "Inverted residual blocks (4: the official generator).")
+flags.DEFINE_string("teacher", None, "Distil: train the generator (--width, --blocks) to reproduce these "
+                    "weights' output on the photos, instead of training a style (no --style_dir).")
+flags.DEFINE_string("teacher_cache", None, "Where the teacher's outputs are kept (default: "
+                    "MODEL_DIR/teacher_cache); they are rendered once per photo and scale.")
+flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teacher's pixels (1.0); "
+                   "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
+                   "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")
+flags.DEFINE_float("distill_lr", None, "Distil: learning rate, decayed to 5% over the run (5e-4).")
+flags.mark_flags_as_required(["photo_dir", "model_dir"])
 
 OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
                "save_every_steps", "sample_every_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
                "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
-               "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache"]
+               "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache",
+               "width", "blocks", "teacher", "teacher_cache", "pixel_weight", "distill_lr"]
 
 
 def main(argv):
@@ -71,15 +91,24 @@ def main(argv):
     from anime_tf.train.loop import Trainer, TrainingDiverged
     from anime_tf.weights import WeightsError
 
-    config = TrainConfig.from_preset(
-        FLAGS.preset, photo_dir=FLAGS.photo_dir, style_dir=FLAGS.style_dir, model_dir=FLAGS.model_dir,
-        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed, faces=FLAGS.faces,
-        **{name: FLAGS[name].value for name in OVERRIDABLE})
+    try:
+        config = TrainConfig.from_preset(
+            FLAGS.preset, photo_dir=FLAGS.photo_dir, style_dir=FLAGS.style_dir, model_dir=FLAGS.model_dir,
+            strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
+            faces=FLAGS.faces, **{name: FLAGS[name].value for name in OVERRIDABLE})
+    except ValueError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
     import keras
 
     keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker and every run
     try:
-        step = Trainer(config).fit()
+        if config.teacher:
+            from anime_tf.train.distill import Distiller
+
+            step = Distiller(config).fit()
+        else:
+            step = Trainer(config).fit()
     except (DataError, WeightsError, FaceModelError, FileNotFoundError, ValueError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2

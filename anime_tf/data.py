@@ -161,3 +161,39 @@ def training_dataset(photo_files, style_files, smooth_files, size, batch_size, s
 
 def _concat(*parts):
     return tuple(tf.concat(values, axis=0) for values in zip(*parts))
+
+
+def random_pair_crop(photo, target, size, seed):
+    """The same size x size crop of a photo and its target (the teacher's rendering), maybe flipped."""
+    room = tf.cast(tf.shape(photo)[:2] - size + 1, tf.float32)
+    offset = tf.cast(tf.random.stateless_uniform([2], seed) * room, tf.int32)
+    flip = tf.random.stateless_uniform([], seed + 1) < 0.5
+
+    def view(image):
+        image = tf.image.crop_to_bounding_box(image, offset[0], offset[1], size, size)
+        return tf.where(flip, image[:, ::-1], image) * 2.0 - 1.0
+
+    return view(photo), view(target)
+
+
+def distill_dataset(pairs, size, batch_size, seed=0, start_step=0):
+    """Batches of (photo, teacher output) crops in [-1, 1] from `pairs` of PNG paths, from `start_step`.
+
+    As `image_stream`, element k is a pure function of (seed, k), so a resumed
+    run sees the batches it would have seen.
+    """
+    photos = tf.constant([str(photo) for photo, _ in pairs])
+    targets = tf.constant([str(target) for _, target in pairs])
+    count = tf.constant(len(pairs), tf.int64)
+
+    def element(k):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, k // count])
+        index = order[k % count]
+        key = tf.stack([tf.constant(seed, tf.int64), k])
+        return random_pair_crop(decode(photos[index]), decode(targets[index]), size, key)
+
+    return (tf.data.Dataset.range(start_step * batch_size, tf.int64.max)
+            .map(element, num_parallel_calls=AUTOTUNE, deterministic=True)
+            .ignore_errors(log_warning=True)
+            .batch(batch_size, drop_remainder=True)
+            .prefetch(AUTOTUNE))

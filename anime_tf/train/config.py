@@ -12,15 +12,19 @@ PRESETS = {
     "shinkai": {"content_weight": 1.2, "style_weight": 2.0, "color_weight": 10.0, "tv_weight": 1.0,
                 "d_weights": (1.7, 1.7, 1.7, 1.0)},
 }
+# Distillation (`teacher` set) learns the teacher's output, not a style: its own loss
+# weights replace the preset's, and a learning rate for training from scratch.
+DISTILL_DEFAULTS = {"content_weight": 0.0, "style_weight": 0.0, "color_weight": 0.0, "tv_weight": 0.0,
+                    "init_epochs": 0}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class TrainConfig:
     """Everything a run needs; defaults are the official schedule (Hayao weights)."""
 
     photo_dir: str
-    style_dir: str  # holds style/ and smooth/ (see `anime-tf prepare-style`)
     model_dir: str
+    style_dir: str | None = None  # holds style/ and smooth/ (see `anime-tf prepare-style`); not to distil
     preset: str = "hayao"
     image_size: int = 256
     batch_size: int = 12  # global batch, split across replicas
@@ -53,15 +57,35 @@ class TrainConfig:
     face_share: float = 0.3  # of each batch drawn from photos with faces
     face_model: str | None = None  # face_landmarker.task; default: fetched into the cache
     face_cache: str | None = None  # default: .anime_tf_faces.json in photo_dir
+    # The generator's size (anime_tf.models.generator): the official one, or a student's.
+    width: float = 1.0
+    blocks: int = 4
+    # Distillation (anime_tf.train.distill): the student learns `teacher`'s outputs, which are
+    # computed once per photo and scale into `teacher_cache` (default: model_dir/teacher_cache).
+    teacher: str | None = None
+    teacher_cache: str | None = None
+    pixel_weight: float = 1.0  # L1 on pixels against the teacher; content_weight is VGG conv4_4
+    distill_lr: float = 5e-4  # cosine decay to 5% over the run
 
     def __post_init__(self):
         if not 0.0 <= self.face_share <= 1.0:
             raise ValueError(f"face_share must be between 0 and 1, not {self.face_share}")
+        from anime_tf.models.generator import check_architecture  # the one check, in one place
+
+        check_architecture(self.width, self.blocks)
+        if self.teacher is None and self.style_dir is None:
+            raise ValueError("a style folder is needed (--style_dir), or a --teacher to distil")
+
+    @property
+    def vgg_weights_path(self):
+        """What `VGGFeatures` takes: "imagenet", a path, or None for random weights."""
+        return None if self.vgg_weights in (None, "none") else self.vgg_weights
 
     @classmethod
     def from_preset(cls, preset="hayao", **overrides):
         """The preset's weights, then every explicit override (None means: keep the preset's)."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        distill = DISTILL_DEFAULTS if overrides.get("teacher") else {}
+        values = {**PRESETS[preset], **distill, **{k: v for k, v in overrides.items() if v is not None}}
         return cls(preset=preset, **values)

@@ -49,6 +49,11 @@ def _adam(learning_rate, clip_norm):
     return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.999, global_clipnorm=clip_norm)
 
 
+def schedule(config, photo_count):
+    """(steps per epoch, steps in all) of a run over `photo_count` photos."""
+    steps_per_epoch = config.steps_per_epoch or max(1, photo_count // config.batch_size)
+    return steps_per_epoch, config.epochs * steps_per_epoch
+
 
 def is_chief(strategy):
     """Whether this process writes checkpoints, summaries and the progress bar.
@@ -79,26 +84,32 @@ class Trainer:
             self._build(config)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
-        self.checkpoint = tf.train.Checkpoint(
-            generator=self.generator, discriminator=self.discriminator, init_optimizer=self.init_optimizer,
-            g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **self._tracked())
         # Every worker must take part in a save; only the chief's copy is kept.
         self.chief = is_chief(self.strategy)
         self.checkpoint_dir = self.model_dir / "checkpoints"
         scratch = None if self.chief else self.model_dir / f".worker-{self.strategy.cluster_resolver.task_id}"
         self.manager = tf.train.CheckpointManager(self.checkpoint, scratch or self.checkpoint_dir, max_to_keep=3)
+        self._compile_steps()
+
+    def _tracked(self):
+        """What a checkpoint holds besides the step."""
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "init_optimizer": self.init_optimizer, "g_optimizer": self.g_optimizer,
+                "d_optimizer": self.d_optimizer}
+
+    def _compile_steps(self):
         # One step of each phase on a distributed batch (photo, anime, smoothed gray anime).
         self.init_step = tf.function(self._distributed(self._init_replica_step))
         self.gan_step = tf.function(self._distributed(self._gan_replica_step))
 
     def _build(self, config):
-        vgg_weights = None if config.vgg_weights in (None, "none") else config.vgg_weights
         with self.strategy.scope():
-            self.generator = Generator()
+            self.generator = Generator(width=config.width, blocks=config.blocks)
             self.generator(tf.zeros([1, 32, 32, 3]))
             self.discriminator = Discriminator()
             self.discriminator(tf.zeros([1, 32, 32, 3]))
-            self.vgg = losses.VGGFeatures(weights=vgg_weights)
+            self.vgg = losses.VGGFeatures(weights=config.vgg_weights_path)
             self.init_optimizer = _adam(config.init_lr, config.clip_norm)
             self.g_optimizer = _adam(config.g_lr, config.clip_norm)
             self.d_optimizer = _adam(config.d_lr, config.clip_norm)
@@ -196,27 +207,20 @@ class Trainer:
         """Run the schedule from wherever the checkpoints say; returns the final step."""
         c = self.config
         photos = data.list_images(c.photo_dir, "photo")
-        style = data.list_images(Path(c.style_dir) / "style", "style")
-        smooth = data.list_images(Path(c.style_dir) / "smooth", "smoothed style")
-        steps_per_epoch = c.steps_per_epoch or max(1, len(photos) // c.batch_size)
-        init_steps, total_steps = c.init_epochs * steps_per_epoch, c.epochs * steps_per_epoch
+        steps_per_epoch, total_steps = schedule(c, len(photos))
         start = self.restore()
         if start >= total_steps:
             print(f"nothing to do: the run is at step {start} of {total_steps}", file=sys.stderr)
             return start
-        parts = self._face_parts(photos) if c.faces else None
-        dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start,
-                                        parts=parts, face_share=c.face_share)
+        dataset, samples = self._inputs(photos, start)
         batches = iter(self.strategy.experimental_distribute_dataset(dataset))
         writer = (tf.summary.create_file_writer(str(self.model_dir / "logs")) if self.chief
                   else tf.summary.create_noop_writer())
-        samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
         bar = tqdm(total=total_steps, initial=start, desc="train", unit="step", file=sys.stderr,
                    disable=not self.chief)
         last_save, tick = start, time.perf_counter()
         for step in range(start, total_steps):
-            phase_step = self.init_step if step < init_steps else self.gan_step
-            values = {k: float(v) for k, v in phase_step(next(batches)).items()}
+            values = {k: float(v) for k, v in self._step_at(step, steps_per_epoch)(next(batches)).items()}
             bad = [name for name, value in values.items() if not math.isfinite(value)]
             if bad:
                 bar.close()
@@ -235,13 +239,29 @@ class Trainer:
                     for name, value in values.items():
                         tf.summary.scalar(name, value)
                 if done % c.sample_every_steps == 0 or done == total_steps:
-                    tf.summary.image("photo | generated", self._sample_grid(samples), max_outputs=1)
+                    title, grid = self._sample_grid(samples)
+                    tf.summary.image(title, grid, max_outputs=1)
             if done % c.save_every_steps == 0 or done == total_steps:
                 self.save()
                 last_save = done
         bar.close()
         writer.flush()
         return total_steps
+
+    def _inputs(self, photos, start):
+        """(the training batches from step `start`, a fixed batch of sample photos)."""
+        c = self.config
+        style = data.list_images(Path(c.style_dir) / "style", "style")
+        smooth = data.list_images(Path(c.style_dir) / "smooth", "smoothed style")
+        parts = self._face_parts(photos) if c.faces else None
+        dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start,
+                                        parts=parts, face_share=c.face_share)
+        samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
+        return dataset, samples
+
+    def _step_at(self, step, steps_per_epoch):
+        """The step function for this step of the schedule: init phase, then adversarial."""
+        return self.init_step if step < self.config.init_epochs * steps_per_epoch else self.gan_step
 
     def _face_parts(self, photos):
         """Part boxes of the photos' faces from the cache beside them (found once), or None without faces."""
@@ -257,6 +277,11 @@ class Trainer:
         return boxes, valid
 
     def _sample_grid(self, photos):
-        fake = self.generator(photos, training=False)
-        grid = tf.concat([tf.concat(tf.unstack(photos), axis=1), tf.concat(tf.unstack(fake), axis=1)], axis=0)
-        return ((grid + 1.0) / 2.0)[None]
+        """(title, image): the sample photos above what the generator makes of them."""
+        return "photo | generated", sample_grid([photos, self.generator(photos, training=False)])
+
+
+def sample_grid(rows):
+    """Batches of [-1, 1] images as one [1, H, W, 3] picture in [0, 1]: a batch per row."""
+    grid = tf.concat([tf.concat(tf.unstack(row), axis=1) for row in rows], axis=0)
+    return ((grid + 1.0) / 2.0)[None]
