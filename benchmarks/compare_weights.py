@@ -4,11 +4,16 @@
         --images ../shared/images/faces --out /tmp/compare
 
 Used to check that fine-tuning keeps a style: photo | A | B rows are written to --out.
+Besides PSNR, two numbers that catch what PSNR hides: the colour shift (mean
+R, G, B of B's outputs minus A's, 0-255: a cast shows as one channel off) and
+the detail ratio (variance of the Laplacian of B's outputs over A's: below 1
+is softer, above 1 is sharper or noisier).
 """
 import argparse
 import statistics
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -27,15 +32,25 @@ def main():
     args = parser.parse_args()
     a, b = load_generator(args.a), load_generator(args.b)
     args.out.mkdir(parents=True, exist_ok=True)
-    scores = {}
+    scores, shifts, details = {}, [], []
     for path in sorted(args.images.glob("*.jpg")):
         x = to_model_range(np.asarray(Image.open(path).convert("RGB").resize((args.size, args.size), Image.BICUBIC)))
         out_a, out_b = from_model_range(a(x)), from_model_range(b(x))
         scores[path.name] = psnr(out_a, out_b)
+        shifts.append(out_b.reshape(-1, 3).mean(axis=0) - out_a.reshape(-1, 3).mean(axis=0))
+        details.append(laplacian_variance(out_b) / laplacian_variance(out_a))
         Image.fromarray(np.concatenate([from_model_range(x), out_a, out_b], axis=1)).save(args.out / f"{path.stem}.png")
         print(f"{path.name:<24} PSNR {scores[path.name]:.2f} dB")
     print(f"mean PSNR {statistics.fmean(scores.values()):.2f} dB, min {min(scores.values()):.2f} dB; "
           f"rows photo | A | B in {args.out}")
+    shift = np.mean(shifts, axis=0)
+    print(f"colour shift B - A (R, G, B): {shift[0]:+.1f} {shift[1]:+.1f} {shift[2]:+.1f}; "
+          f"detail ratio B / A: median {statistics.median(details):.2f}")
+
+
+def laplacian_variance(rgb):
+    """Variance of the Laplacian of the gray image: how much fine detail (and noise) it has."""
+    return float(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
 
 
 if __name__ == "__main__":
