@@ -39,6 +39,9 @@ flags.DEFINE_integer("save_every_steps", None, "Checkpoint and export the genera
 flags.DEFINE_integer("sample_every_steps", None, "TensorBoard sample grid every N steps (500).")
 flags.DEFINE_string("vgg_weights", None, "VGG19 weights: imagenet (downloaded by Keras and cached), a "
                     "path to vgg19 notop weights, or none (random; tests and offline smoke runs).")
+flags.DEFINE_integer("d_warmup_steps", None, "Steps at the start of the adversarial phase that train "
+                     "the discriminator alone (0; use ~100 with --init_from: a new discriminator's "
+                     "gradients would otherwise pull the generator off its style).")
 flags.DEFINE_float("init_lr", None, "Init-phase learning rate (2e-4).")
 flags.DEFINE_float("g_lr", None, "Generator learning rate (2e-5).")
 flags.DEFINE_float("d_lr", None, "Discriminator learning rate (4e-5).")
@@ -76,7 +79,7 @@ flags.DEFINE_float("distill_lr", None, "Distil: learning rate, decayed to 5% ove
 flags.mark_flags_as_required(["photo_dir", "model_dir"])
 
 OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
-               "save_every_steps", "sample_every_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
+               "save_every_steps", "sample_every_steps", "d_warmup_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
                "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
                "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache",
                "width", "blocks", "teacher", "teacher_cache", "pixel_weight", "distill_lr"]

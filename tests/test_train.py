@@ -382,3 +382,20 @@ def test_two_workers_from_tf_config_train_like_one_process(train_data, tmp_path)
     worst = max(float(np.abs(a - b).max()) for a, b in zip(multi.get_weights(), one.get_weights()))
     assert worst < 1e-4, worst
     assert tf.train.latest_checkpoint(tmp_path / "multi" / "checkpoints").endswith("-2")
+
+
+def test_discriminator_warm_up_trains_d_alone_then_both(train_data, tmp_path):
+    config = config_for(train_data, tmp_path / "run", init_epochs=0, epochs=1, steps_per_epoch=3,
+                        d_warmup_steps=2, save_every_steps=2)
+    trainer = Trainer(config)
+    g0, d0 = snapshot(trainer.generator), snapshot(trainer.discriminator)
+    config.steps_per_epoch = 2  # only the two warm-up steps
+    assert trainer.fit() == 2
+    assert not any(changed(g0, trainer.generator)), "the warm-up must hold the generator"
+    assert any(changed(d0, trainer.discriminator))
+    assert (int(trainer.d_optimizer.iterations), int(trainer.g_optimizer.iterations)) == (2, 0)
+    config.steps_per_epoch = 3  # the third step is adversarial: both move
+    resumed = Trainer(config)
+    assert resumed.fit() == 3
+    assert any(changed(g0, resumed.generator))
+    assert (int(resumed.d_optimizer.iterations), int(resumed.g_optimizer.iterations)) == (3, 1)

@@ -102,6 +102,7 @@ class Trainer:
         # One step of each phase on a distributed batch (photo, anime, smoothed gray anime).
         self.init_step = tf.function(self._distributed(self._init_replica_step))
         self.gan_step = tf.function(self._distributed(self._gan_replica_step))
+        self.d_step = tf.function(self._distributed(self._d_replica_step))
 
     def _build(self, config):
         with self.strategy.scope():
@@ -147,16 +148,26 @@ class Trainer:
         self._apply(self.init_optimizer, tape, loss, self.generator.trainable_variables)
         return {"init/content": content, **({"init/face": face} if face is not None else {}), "init/total": loss}
 
-    def _gan_replica_step(self, photo, anime, smooth, *parts):
+    def _d_replica_step(self, photo, anime, smooth, *parts):
+        """The discriminator's update alone: its warm-up before a fine-tune (see `d_warmup_steps`)."""
+        d_loss = self._d_update(photo, anime, smooth)
+        return {"d/total": d_loss}
+
+    def _d_update(self, photo, anime, smooth):
         c = self.config
-        anime_gray = data.grayscale(anime)
-        with tf.GradientTape() as tape:  # discriminator first, as the official loop
+        with tf.GradientTape() as tape:
             fake = self._generate(photo)
             d_loss = c.d_adv_weight * self._average(losses.discriminator_loss(
                 self.discriminator(anime, training=True), self.discriminator(fake, training=True),
-                self.discriminator(anime_gray, training=True), self.discriminator(smooth, training=True),
-                c.d_weights))
+                self.discriminator(data.grayscale(anime), training=True),
+                self.discriminator(smooth, training=True), c.d_weights))
         self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
+        return d_loss
+
+    def _gan_replica_step(self, photo, anime, smooth, *parts):
+        c = self.config
+        anime_gray = data.grayscale(anime)
+        d_loss = self._d_update(photo, anime, smooth)  # discriminator first, as the official loop
         with tf.GradientTape() as tape:
             fake = self._generate(photo)
             fake_features = self.vgg(fake)
@@ -260,8 +271,11 @@ class Trainer:
         return dataset, samples
 
     def _step_at(self, step, steps_per_epoch):
-        """The step function for this step of the schedule: init phase, then adversarial."""
-        return self.init_step if step < self.config.init_epochs * steps_per_epoch else self.gan_step
+        """The step function for this step of the schedule: init, discriminator warm-up, adversarial."""
+        init_steps = self.config.init_epochs * steps_per_epoch
+        if step < init_steps:
+            return self.init_step
+        return self.d_step if step < init_steps + self.config.d_warmup_steps else self.gan_step
 
     def _face_parts(self, photos):
         """Part boxes of the photos' faces from the cache beside them (found once), or None without faces."""
