@@ -40,8 +40,8 @@ flags.DEFINE_integer("sample_every_steps", None, "TensorBoard sample grid every 
 flags.DEFINE_string("vgg_weights", None, "VGG19 weights: imagenet (downloaded by Keras and cached), a "
                     "path to vgg19 notop weights, or none (random; tests and offline smoke runs).")
 flags.DEFINE_integer("d_warmup_steps", None, "Steps at the start of the adversarial phase that train "
-                     "the discriminator alone (0; use ~100 with --init_from: a new discriminator's "
-                     "gradients would otherwise pull the generator off its style).")
+                     "the discriminator alone, the generator held (0); for fine-tunes, whose "
+                     "discriminator starts untrained.")
 flags.DEFINE_float("init_lr", None, "Init-phase learning rate (2e-4).")
 flags.DEFINE_float("g_lr", None, "Generator learning rate (2e-5).")
 flags.DEFINE_float("d_lr", None, "Discriminator learning rate (4e-5).")

@@ -62,29 +62,31 @@ def interleaved_medians(runners, rounds, runs):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def closeness(teacher, student, photos):
-    """PSNR and SSIM lists of the student against the teacher, at 256x256 and at full size."""
+def at_sizes(photos):
+    """{(name, "256" or "full"): uint8 RGB}: each held-out photo at 256x256 and at its own size."""
+    return {**{(n, "256"): at_256(rgb) for n, rgb in photos.items()}, **{(n, "full"): rgb for n, rgb in photos.items()}}
+
+
+def closeness(teacher_outputs, student, inputs):
+    """{"psnr256", "ssim256", "psnr_full", "ssim_full"}: lists of the student against the teacher."""
     rows = {"psnr256": [], "ssim256": [], "psnr_full": [], "ssim_full": []}
-    for rgb in photos.values():
-        for key, image in (("256", at_256(rgb)), ("_full", rgb)):
-            a, b = teacher.stylize_array(image), student.stylize_array(image)
-            rows[f"psnr{key}"].append(psnr(a, b))
-            rows[f"ssim{key}"].append(ssim(a, b))
+    for key, image in inputs.items():
+        suffix = "256" if key[1] == "256" else "_full"
+        a, b = teacher_outputs[key], student.stylize_array(image)
+        rows[f"psnr{suffix}"].append(psnr(a, b))
+        rows[f"ssim{suffix}"].append(ssim(a, b))
     return rows
 
 
-def face_errors(teacher, student, faces, face_model):
+def face_errors(teacher_landmarks, student, faces, landmarker):
     """Median face-structure error of the student's landmarks against the teacher's, and faces lost."""
-    from anime_tf.face import FaceLandmarker
     from anime_tf.face.metric import face_structure
 
     errors, lost = [], 0
-    with FaceLandmarker(face_model) as landmarker:
-        for rgb in faces.values():
-            result = face_structure(landmarker.detect(teacher.stylize_array(rgb)),
-                                    landmarker.detect(student.stylize_array(rgb)))
-            errors += result["errors"]
-            lost += result["lost"]
+    for name, rgb in faces.items():
+        result = face_structure(teacher_landmarks[name], landmarker.detect(student.stylize_array(rgb)))
+        errors += result["errors"]
+        lost += result["lost"]
     return (statistics.median(errors) if errors else float("nan")), lost
 
 
@@ -149,13 +151,23 @@ def main():
     print(f"{'model':<12} {'PSNR 256 mean':>13} {'min':>6} {'SSIM 256':>8} {'PSNR full mean':>14} {'min':>6} "
           f"{'SSIM full':>9} {'face err':>8} {'lost':>4}")
     faces = read_photos(args.faces) if args.faces else {}
+    inputs = at_sizes(val)
+    teacher_outputs = {key: stylizers["teacher"].stylize_array(image) for key, image in inputs.items()}
+    landmarker = None
+    if faces:
+        from anime_tf.face import FaceLandmarker
+
+        landmarker = FaceLandmarker(args.face_model)
+        teacher_landmarks = {n: landmarker.detect(stylizers["teacher"].stylize_array(rgb)) for n, rgb in faces.items()}
     for n in names[1:]:
-        rows = closeness(stylizers["teacher"], stylizers[n], val)
-        error, lost = face_errors(stylizers["teacher"], stylizers[n], faces, args.face_model) if faces else (
+        rows = closeness(teacher_outputs, stylizers[n], inputs)
+        error, lost = face_errors(teacher_landmarks, stylizers[n], faces, landmarker) if faces else (
             float("nan"), 0)
         print(f"{n:<12} {statistics.fmean(rows['psnr256']):13.2f} {min(rows['psnr256']):6.2f} "
               f"{statistics.fmean(rows['ssim256']):8.3f} {statistics.fmean(rows['psnr_full']):14.2f} "
               f"{min(rows['psnr_full']):6.2f} {statistics.fmean(rows['ssim_full']):9.3f} {error:8.4f} {lost:4d}")
+    if landmarker:
+        landmarker.close()
     side_by_side(val, stylizers, out / "side_by_side")
     if faces:
         side_by_side(faces, stylizers, out / "side_by_side_faces")

@@ -20,7 +20,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from anime_tf.config import QUANTIZATIONS
 from anime_tf.export.calibration import fast_calibration
-from anime_tf.models import Generator
+from anime_tf.weights import build_generator
 
 # Output tensors kept in float in the default INT8 export (see module doc): every layer
 # norm's statistics, the last layer norm's normalisation and activation, the 1x1 output
@@ -49,8 +49,7 @@ def parse_size(text):
 
 def export_generator(generator):
     """A copy of `generator` with export-friendly numerics and the same weights."""
-    clone = Generator(for_tflite=True, **generator.architecture)
-    clone(tf.zeros([1, 32, 32, 3]))
+    clone = build_generator(generator.architecture, for_tflite=True)
     clone.set_weights(generator.get_weights())
     return clone
 

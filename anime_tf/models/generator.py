@@ -1,7 +1,7 @@
 """The AnimeGANv2 generator, numerically faithful to the official TF1 graph.
 
 Layer for layer it follows `net/generator.py` of the official repository, so
-that its weights load one to one (see `anime_tf.weights` for the name mapping):
+that its weights load one to one (see `anime_tf.official` for the name mapping):
 
     A: CNL(32, 7x7) CNL(64, /2) CNL(64)        B: CNL(128, /2) CNL(128)
     C: CNL(128) 4 x inverted residual CNL(128) D: x2 CNL(128) CNL(128)
@@ -16,8 +16,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from anime_tf.models.ops import (INFERENCE_OPS, TFLITE_OPS, TRAINING_OPS, spatial_size, conv_padding,
-                                  resize_x2_legacy, two_pass_moments)
+from anime_tf.models.ops import (INFERENCE_OPS, TFLITE_OPS, TRAINING_OPS, conv_padding, resize_x2_legacy,
+                                  spatial_size, two_pass_moments)
 
 LEAKY_SLOPE = 0.2
 LAYER_NORM_EPSILON = 1e-12
@@ -169,7 +169,8 @@ class Generator(keras.Model):
     TFLite runs fastest (`TFLITE_OPS`); all give the same image within 2e-5.
     """
 
-    def __init__(self, for_tflite=False, width=1.0, blocks=4, name="generator", **kwargs):
+    def __init__(self, for_tflite=False, width=TEACHER_ARCHITECTURE["width"], blocks=TEACHER_ARCHITECTURE["blocks"],
+                 name="generator", **kwargs):
         super().__init__(name=name, **kwargs)
         check_architecture(width, blocks)
         self.for_tflite = for_tflite

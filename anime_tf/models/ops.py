@@ -11,6 +11,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+
 def spatial_size(x):
     """(height, width): Python ints when static (exports), tensors otherwise."""
     dynamic = tf.shape(x)

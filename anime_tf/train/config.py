@@ -41,9 +41,8 @@ class TrainConfig:
     color_weight: float = 15.0
     tv_weight: float = 1.0
     d_weights: tuple = (1.2, 1.2, 1.2, 0.8)
-    # Adversarial-phase steps that train the discriminator alone, the generator held: a
-    # fine-tune (init_from) starts with a random discriminator whose gradients would
-    # otherwise pull the generator away from its style before it has learnt anything.
+    # Adversarial-phase steps that train the discriminator alone, the generator held (a
+    # fine-tune starts with an untrained discriminator; BENCHMARKS.md has what it changed).
     d_warmup_steps: int = 0
     save_every_steps: int = 500
     sample_every_steps: int = 500

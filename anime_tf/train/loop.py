@@ -150,16 +150,16 @@ class Trainer:
 
     def _d_replica_step(self, photo, anime, smooth, *parts):
         """The discriminator's update alone: its warm-up before a fine-tune (see `d_warmup_steps`)."""
-        d_loss = self._d_update(photo, anime, smooth)
+        d_loss = self._d_update(photo, anime, data.grayscale(anime), smooth)
         return {"d/total": d_loss}
 
-    def _d_update(self, photo, anime, smooth):
+    def _d_update(self, photo, anime, anime_gray, smooth):
         c = self.config
         with tf.GradientTape() as tape:
             fake = self._generate(photo)
             d_loss = c.d_adv_weight * self._average(losses.discriminator_loss(
                 self.discriminator(anime, training=True), self.discriminator(fake, training=True),
-                self.discriminator(data.grayscale(anime), training=True),
+                self.discriminator(anime_gray, training=True),
                 self.discriminator(smooth, training=True), c.d_weights))
         self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
         return d_loss
@@ -167,7 +167,7 @@ class Trainer:
     def _gan_replica_step(self, photo, anime, smooth, *parts):
         c = self.config
         anime_gray = data.grayscale(anime)
-        d_loss = self._d_update(photo, anime, smooth)  # discriminator first, as the official loop
+        d_loss = self._d_update(photo, anime, anime_gray, smooth)  # discriminator first, as the official loop
         with tf.GradientTape() as tape:
             fake = self._generate(photo)
             fake_features = self.vgg(fake)
