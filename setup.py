@@ -1,9 +1,10 @@
 """anime-tf: AnimeGANv2 in TensorFlow 2 / Keras 3, from training to the edge.
 
 The base install is the edge runner (LiteRT, NumPy, Pillow): it runs exported
-.tflite models on a Raspberry Pi without TensorFlow. The `tf` extra adds
-TensorFlow (CPU build) for stylizing with Keras, importing weights, training and
-exporting; `gpu` is the same with the CUDA build of TensorFlow. Both include
+.tflite models on a Raspberry Pi without TensorFlow; the `onnx` extra adds ONNX
+Runtime for .onnx exports. The `tf` extra adds TensorFlow (CPU build) for
+stylizing with Keras, importing weights, training and exporting (TFLite and
+ONNX); `gpu` is the same with the CUDA build of TensorFlow. Both include
 MediaPipe for faces and the web app; `faces` adds MediaPipe to the edge runner
 alone, `serve` the web app's libraries alone.
 """
@@ -13,6 +14,10 @@ TENSORFLOW = "2.21.*"
 # absl for the train/export entry points, OpenCV (the build MediaPipe also uses) for edge
 # smoothing, TensorBoard for tf.summary and for looking at runs.
 TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
+# ONNX Runtime runs .onnx exports (the edge runner's `onnx` extra); tf2onnx and onnx convert
+# them, at export time only.
+ONNX_RUNTIME = ["onnxruntime>=1.20"]
+ONNX_EXPORT = ["tf2onnx>=1.16", "onnx>=1.16", *ONNX_RUNTIME]
 # MediaPipe's Face Landmarker (Tasks API) for the face pass and the face loss; no TensorFlow needed.
 FACES = ["mediapipe>=1.2"]
 # The web app (`anime-tf serve`): FastAPI on uvicorn, uploads parsed by python-multipart; Redis and
@@ -28,9 +33,10 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES, *SERVE],
-        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE],
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT],
         "faces": FACES,
+        "onnx": ONNX_RUNTIME,
         "serve": SERVE,
         # httpx for the API tests; Playwright drives the system's Chromium (no browser download).
         "test": ["pytest>=8", "httpx>=0.27", "playwright>=1.45"],

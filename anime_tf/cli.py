@@ -76,8 +76,8 @@ def _add_import_weights(commands):
 
 def _add_export(commands):
     p = commands.add_parser(
-        "export", help="export weights to TFLite (the flags of export_tflite.py)", add_help=False,
-        description="Export to TFLite; `anime-tf export --help` lists the flags.")
+        "export", help="export weights to TFLite or ONNX (the flags of export_tflite.py)", add_help=False,
+        description="Export to TFLite or ONNX; `anime-tf export --help` lists the flags.")
     p.set_defaults(run=lambda args: run_export([]))
 
 

@@ -1,4 +1,4 @@
-"""Inference speed and fidelity: Keras float, our TFLite exports, and the reference INT8 model.
+"""Inference speed and fidelity: Keras float, our TFLite and ONNX exports, and the reference INT8 model.
 
     python benchmarks/bench_inference.py --weights hayao.weights.h5 --images ../shared/images \\
         --workdir /tmp/bench_exports
@@ -7,7 +7,8 @@ All rows are measured in one run, interleaved round by round (each round a
 different photo) so that load on this noisy machine hits every row alike;
 each row's figure is the median over the rounds, after warm-up, and each
 timed run follows an untimed run of the same model. Every row is
-compared with the reference INT8 model at 256x256, and with this machine's
+compared with the reference INT8 model at 256x256 (ONNX Runtime rows also
+with our TFLite INT8 at the same size), and with this machine's
 measured compute peak (a large 1x1 convolution through the same LiteRT
 path, float32 and int8, timed in the same rounds). Calibration uses faces/
 plus every third photo of photos/; fidelity is measured on the other photos
@@ -25,13 +26,15 @@ from PIL import Image
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from anime_tf.edge import EdgeModel
-from anime_tf.export import calibration, tflite
+from anime_tf.edge.onnx_runner import OnnxModel
+from anime_tf.export import calibration, onnx, tflite
 from anime_tf.export.report import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.weights import load_generator
 
 VARIANTS = [("float32", {}), ("float16", {}), ("dynamic", {}), ("int8", {}),
             ("int8-strict", {"int8_strict": True})]
+ONNX_VARIANTS = ["float32", "float16", "int8"]
 
 
 def generator_flops(generator, size):
@@ -108,6 +111,15 @@ def main():
                 path.write_bytes(tflite.convert(generator, quantize, (size, size), samples, **options))
             model = EdgeModel(path, threads=args.threads)
             rows.append((f"TFLite {variant}", size, model, path.stat().st_size))
+        for variant in ONNX_VARIANTS:
+            path = args.workdir / f"{variant}_{size}.onnx"
+            if not path.exists():
+                samples = (calibration.calibration_samples(calibration_photos, (size, size))
+                           if variant == "int8" else None)
+                print(f"exporting {path.name} ...", flush=True)
+                path.write_bytes(onnx.convert(generator, variant, (size, size), samples))
+            rows.append((f"ONNX Runtime {variant}", size, OnnxModel(path, threads=args.threads),
+                         path.stat().st_size))
     reference = EdgeModel(args.reference, threads=args.threads)
     rows.append(("reference INT8 (PINTO)", 256, reference, args.reference.stat().st_size))
     probes = {kind: peak_probe(args.workdir, args.threads, int8=kind == "int8") for kind in ("float32", "int8")}
@@ -156,6 +168,9 @@ def main():
         print(f"| {name} | {size} | {ms:.0f} | {1000 / ms:.2f} | {mb} | {mean:.1f} / {low:.1f} | "
               f"{ms / reference_ms:.2f} | {ms / limit_ms:.2f} ({'int8' if integer else 'f32'}) | "
               f"{100 * limit_ms / ms:.0f}% |")
+    for size in sizes:
+        ratio = median_ms["ONNX Runtime int8", size] / median_ms["TFLite int8", size]
+        print(f"ONNX Runtime INT8 / TFLite INT8 at {size}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

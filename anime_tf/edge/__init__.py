@@ -1,4 +1,5 @@
-"""The edge runner: exported .tflite models with LiteRT, NumPy and Pillow only (never TensorFlow)."""
-from anime_tf.edge.runner import EdgeModel, EdgeStylizer
+"""The edge runner: exported .tflite (LiteRT) and .onnx (ONNX Runtime) models with NumPy and Pillow,
+never TensorFlow."""
+from anime_tf.edge.runner import EdgeModel, EdgeStylizer, open_model
 
-__all__ = ["EdgeModel", "EdgeStylizer"]
+__all__ = ["EdgeModel", "EdgeStylizer", "open_model"]

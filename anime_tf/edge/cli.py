@@ -1,4 +1,4 @@
-"""`anime-tf-edge`: stylize with an exported .tflite model, without TensorFlow.
+"""`anime-tf-edge`: stylize with an exported .tflite or .onnx model, without TensorFlow.
 
 Exit codes are those of `anime_tf.batch`: 0 all written, 1 some inputs
 failed, 2 nothing could be done.
@@ -16,11 +16,15 @@ PROG = "anime-tf-edge"
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Stylize photos with an exported AnimeGANv2 .tflite model (LiteRT only).")
-    parser.add_argument("--model", required=True, help="the .tflite model")
+        prog=PROG, description="Stylize photos with an exported AnimeGANv2 model: .tflite (LiteRT) "
+        "or .onnx (ONNX Runtime, the onnx extra); no TensorFlow.")
+    parser.add_argument("--model", required=True, help="the .tflite or .onnx model")
     batch.add_io_arguments(parser)
     parser.add_argument("--threads", type=batch.positive_int, default=os.cpu_count(),
-                        help="CPU threads for LiteRT (default: all, %(default)s)")
+                        help="CPU threads for the runtime (default: all, %(default)s)")
+    parser.add_argument("--provider", metavar="NAME",
+                        help=".onnx models: the ONNX Runtime execution provider, e.g. openvino, cuda, "
+                        "tensorrt, coreml or a full provider name (default: CPU)")
     parser.add_argument("--tile", action="store_true",
                         help="fixed-size models: run tiles of the model's size over the full image "
                         "instead of scaling the image to fit the model (tiles are normalised "
@@ -28,9 +32,9 @@ def build_parser():
     parser.add_argument("--tile-overlap", type=batch.positive_int, default=32, metavar="N",
                         help="overlap of neighbouring tiles with --tile (default: %(default)s)")
     parser.add_argument("--reference-kernels", action="store_true",
-                        help="run LiteRT's built-in kernels instead of XNNPACK: slower, but with "
+                        help=".tflite models: run LiteRT's built-in kernels instead of XNNPACK: slower, but with "
                         "nearly the same integer results on every CPU; for checking a new board")
-    batch.add_face_arguments(parser, "a .tflite model for the face crops (default: --model)")
+    batch.add_face_arguments(parser, "a .tflite or .onnx model for the face crops (default: --model)")
     parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
                         help="print the model's median latency over N runs after warm-up")
     return parser
@@ -39,15 +43,18 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # MediaPipe loads parts of TensorFlow if present
     args = build_parser().parse_args(argv)
-    from anime_tf.edge.runner import EdgeModel, EdgeStylizer
+    from anime_tf.edge.runner import EdgeStylizer, open_model
 
     if not args.inputs and not args.benchmark:
         batch.report(PROG, "give INPUT images, --benchmark N, or both")
         return batch.EXIT_UNUSABLE
     try:
-        model = EdgeModel(args.model, threads=args.threads, xnnpack=not args.reference_kernels)
-        face_model = (EdgeModel(args.face_weights, threads=args.threads, xnnpack=not args.reference_kernels)
-                      if args.faces and args.face_weights else model)
+        def load(path):
+            return open_model(path, threads=args.threads, xnnpack=not args.reference_kernels,
+                              provider=args.provider)
+
+        model = load(args.model)
+        face_model = load(args.face_weights) if args.faces and args.face_weights else model
     except (ValueError, OSError) as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE

@@ -1,4 +1,7 @@
-"""Run an exported AnimeGANv2 .tflite with LiteRT only: no TensorFlow, for a Raspberry Pi or any CPU.
+"""Run an exported AnimeGANv2 model without TensorFlow, for a Raspberry Pi or any CPU.
+
+.tflite files run with LiteRT, .onnx files with ONNX Runtime (`edge.onnx_runner`,
+the `onnx` extra); `open_model` picks by the file name.
 
 Any generator model works: ours (float32, float16, dynamic-range, INT8 with
 float or integer I/O; fixed or dynamic size) and third-party AnimeGANv2
@@ -22,7 +25,45 @@ from anime_tf.tiling import TileBlender, tile_boxes
 SIZE_MULTIPLE = 4  # the generator's strides; dynamic models pad to it inside
 
 
-class EdgeModel:
+def open_model(path, threads=None, xnnpack=True, provider=None):
+    """An `EdgeModel` for a .tflite file, an `OnnxModel` for a .onnx file.
+
+    `xnnpack` applies to LiteRT only, `provider` (an ONNX Runtime execution
+    provider such as "openvino" or "cuda") to ONNX Runtime only.
+    """
+    if str(path).lower().endswith(".onnx"):
+        from anime_tf.edge.onnx_runner import OnnxModel
+
+        return OnnxModel(path, threads=threads, provider=provider)
+    if provider:
+        raise ValueError(f"--provider is for .onnx models; {path} runs with LiteRT")
+    return EdgeModel(path, threads=threads, xnnpack=xnnpack)
+
+
+class ImageModel:
+    """What the edge stylizer needs of a model: a call on 1xHxWx3 floats in [-1, 1], and
+    `fixed_size`, the (height, width) it takes, or None for any size."""
+
+    fixed_size = None
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def benchmark(self, runs, size=None, warmup=2):
+        """Median milliseconds per run on a mid-grey image, after warm-up runs."""
+        height, width = self.fixed_size or size or (256, 256)
+        x = np.zeros((1, height, width, 3), np.float32)
+        for _ in range(warmup):
+            self(x)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self(x)
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times)
+
+
+class EdgeModel(ImageModel):
     """One .tflite generator: float in [-1, 1] (1xHxWx3) to float in [-1, 1].
 
     `xnnpack=False` runs LiteRT's built-in kernels instead of XNNPACK: slower,
@@ -56,20 +97,6 @@ class EdgeModel:
         output = interpreter.get_output_details()[0]
         return _dequantize(interpreter.get_tensor(output["index"]), output)
 
-    def benchmark(self, runs, size=None, warmup=2):
-        """Median milliseconds per run on a mid-grey image, after warm-up runs."""
-        height, width = self.fixed_size or size or (256, 256)
-        x = np.zeros((1, height, width, 3), np.float32)
-        for _ in range(warmup):
-            self(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self(x)
-            times.append(time.perf_counter() - start)
-        return 1000 * statistics.median(times)
-
-
 def _quantize(x, details):
     if details["dtype"] == np.float32:
         return x.astype(np.float32)
@@ -86,7 +113,7 @@ def _dequantize(y, details):
 
 
 class EdgeStylizer:
-    """Photo to anime with an `EdgeModel`; the same image handling as `anime_tf.Stylizer`."""
+    """Photo to anime with an `EdgeModel` or `OnnxModel`; the same image handling as `anime_tf.Stylizer`."""
 
     def __init__(self, model, *, tile=False, tile_overlap=32, max_side=None, keep_brightness=True):
         self.model = model
@@ -119,7 +146,6 @@ class EdgeStylizer:
         for top, left, h, w in boxes:
             blender.add((top, left, h, w), self.model(padded[:, top:top + h, left:left + w])[0])
         return blender.result()[None, :height, :width]
-
 
 
 def _fit_inside(image, size):

@@ -1,12 +1,15 @@
-"""Export a generator to TFLite, with a metadata sidecar and a fidelity and latency report.
+"""Export a generator to TFLite or ONNX, with a metadata sidecar and a fidelity and latency report.
 
     python export_tflite.py --weights hayao.weights.h5 --quantize int8 --size 256 \\
         --calibration_dir photos/ --output hayao_int8.tflite
+    anime-tf export --weights hayao.weights.h5 --format onnx --quantize int8 --size dynamic \\
+        --calibration_dir photos/ --output hayao_int8.onnx
 
 Writes OUTPUT (the model), OUTPUT.json (metadata: style, input range, size,
 quantization, source weights, version) and OUTPUT.report.json (file size,
-PSNR/SSIM against the float Keras model per image, LiteRT latency), all
-atomically; nothing is written when an argument is wrong.
+PSNR/SSIM against the float Keras model per image, latency in the runtime
+that will run it: LiteRT or ONNX Runtime), all atomically; nothing is written
+when an argument is wrong.
 """
 from __future__ import annotations
 
@@ -22,28 +25,31 @@ from absl import app, flags
 from anime_tf.config import QUANTIZATIONS
 
 FLAGS = flags.FLAGS
+FORMATS = ("tflite", "onnx")
 
 
 def _define_flags():
     flags.DEFINE_string("weights", None, "Generator weights: .weights.h5, .keras, AnimeGANv2 .tflite, "
                         "official TF1 checkpoint folder, training run folder, or a style name.")
+    flags.DEFINE_enum("format", None, FORMATS, "tflite (LiteRT) or onnx (ONNX Runtime); default: "
+                      "from the --output name (.tflite or .onnx).")
     flags.DEFINE_enum("quantize", "float32", QUANTIZATIONS,
-                      "float32; float16 (half-size weights); dynamic (int8 weights, float compute); "
-                      "int8 (full-integer, needs --calibration_dir).")
+                      "float32; float16 (half-size weights); dynamic (TFLite: int8 weights, float "
+                      "compute); int8 (TFLite full-integer, ONNX static QDQ; needs --calibration_dir).")
     flags.DEFINE_string("size", "256", "Input size: 256, WIDTHxHEIGHT such as 512x384, or dynamic "
-                        "(CPU only; GPU and NNAPI delegates need a fixed size).")
+                        "(any size; CPU only: GPU and NNAPI delegates need a fixed size).")
     flags.DEFINE_string("calibration_dir", None, "Photos for INT8 calibration (representative data).")
     flags.DEFINE_integer("calibration_samples", 40, "INT8 calibration samples (whole photos, then "
                          "random crops); more widens the ranges and can lose precision.", lower_bound=1)
-    flags.DEFINE_bool("int8_io", False, "With int8: int8 input and output tensors instead of float32.")
-    flags.DEFINE_bool("int8_strict", False, "With int8: every op in int8, for NPUs without float ops "
+    flags.DEFINE_bool("int8_io", False, "TFLite int8: int8 input and output tensors instead of float32.")
+    flags.DEFINE_bool("int8_strict", False, "TFLite int8: every op in int8, for NPUs without float ops "
                       "(default keeps tiny float islands for the layer-norm statistics and the last "
                       "layer, for fidelity).")
-    flags.DEFINE_string("output", None, "The .tflite file to write.")
+    flags.DEFINE_string("output", None, "The .tflite or .onnx file to write.")
     flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
     flags.DEFINE_string("eval_dir", None, "Photos for the fidelity report (default: the calibration "
                         "photos; give held-out photos for an honest figure).")
-    flags.DEFINE_integer("threads", os.cpu_count(), "LiteRT threads for the latency report.", lower_bound=1)
+    flags.DEFINE_integer("threads", os.cpu_count(), "Runtime threads for the latency report.", lower_bound=1)
     flags.DEFINE_integer("latency_runs", 10, "Timed runs (median) for the latency report.", lower_bound=1)
     flags.mark_flags_as_required(["weights", "output"])
 
@@ -53,7 +59,7 @@ _define_flags()
 
 def export(weights, output, quantize="float32", size="256", calibration_dir=None,
            calibration_samples=40, int8_io=False, int8_strict=False, overwrite=False,
-           eval_dir=None, threads=None, latency_runs=10):
+           eval_dir=None, threads=None, latency_runs=10, fmt=None):
     """Export and report; returns the report dict. Raises with a clear message on bad input."""
     from anime_tf import __version__
     from anime_tf.export import calibration, tflite
@@ -62,18 +68,22 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     from anime_tf.weights import load_generator
 
     output = Path(output)
-    if output.suffix != ".tflite":
-        raise tflite.ExportError(f"{output}: the output name must end in .tflite")
+    fmt = check_format(output, fmt)
     shape = tflite.parse_size(size)
     sidecars = [output.with_name(output.name + ".json"), output.with_name(output.name + ".report.json")]
     for path in [output] + sidecars:
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
-    tflite.check_options(quantize, shape, bool(calibration_dir), int8_io, int8_strict)
+    if fmt == "onnx" and (quantize == "dynamic" or int8_io or int8_strict):
+        raise tflite.ExportError("--quantize dynamic, --int8_io and --int8_strict are TFLite options; "
+                                 "ONNX takes float32, float16 or int8")
+    tflite.check_options(quantize, (shape or CALIBRATION_SIZE) if fmt == "onnx" else shape,
+                         bool(calibration_dir), int8_io, int8_strict)
     samples, calibration_photos = None, None
     if quantize == "int8":
         calibration_photos = _read_photos(calibration_dir)
-        samples = calibration.calibration_samples(list(calibration_photos.values()), shape, calibration_samples)
+        samples = calibration.calibration_samples(list(calibration_photos.values()), shape or CALIBRATION_SIZE,
+                                                  calibration_samples)
     if eval_dir:
         eval_photos = _read_photos(eval_dir)
     else:  # the calibration photos, already read (not held out: say so with --eval_dir)
@@ -82,11 +92,16 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     seconds = {}
     with _stage("load weights", seconds):
         generator = load_generator(weights)
-    with _stage(f"convert to {quantize}" + (f", calibrated on {len(samples)} samples" if samples else ""),
+    with _stage(f"convert to {fmt} {quantize}" + (f", calibrated on {len(samples)} samples" if samples else ""),
                 seconds, "convert"):
-        model = tflite.convert(generator, quantize, shape, samples, int8_io, int8_strict)
+        if fmt == "onnx":
+            from anime_tf.export import onnx
+
+            model = onnx.convert(generator, quantize, shape, samples)
+        else:
+            model = tflite.convert(generator, quantize, shape, samples, int8_io, int8_strict)
     metadata = {
-        "format": "anime-tf generator", "version": __version__, "source_weights": str(weights),
+        "format": "anime-tf generator", "file_format": fmt, "version": __version__, "source_weights": str(weights),
         "style": _style_name(weights), "quantization": quantize + ("-strict" if int8_strict else ""),
         "input_size": list(shape) if shape else None, "input_layout": "NHWC RGB",
         "input_range": [-1.0, 1.0], "output_range": [-1.0, 1.0],
@@ -102,6 +117,21 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     report["seconds"] = seconds
     _write_json(sidecars[1], report, overwrite)
     return report
+
+
+CALIBRATION_SIZE = (256, 256)  # INT8 calibration samples of a dynamic-size ONNX export
+
+
+def check_format(output, fmt=None):
+    """The export format: `fmt` if given, else the output's suffix; the two must agree."""
+    from anime_tf.export.tflite import ExportError
+
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ExportError(f"{output}: the output name must end in .tflite or .onnx")
+    if fmt and fmt != suffix:
+        raise ExportError(f"{output}: --format {fmt} needs an output name ending in .{fmt}")
+    return suffix
 
 
 @contextlib.contextmanager
@@ -160,7 +190,7 @@ def main(argv):
     try:
         report = export(FLAGS.weights, FLAGS.output, FLAGS.quantize, FLAGS.size, FLAGS.calibration_dir,
                         FLAGS.calibration_samples, FLAGS.int8_io, FLAGS.int8_strict, FLAGS.overwrite,
-                        FLAGS.eval_dir, FLAGS.threads, FLAGS.latency_runs)
+                        FLAGS.eval_dir, FLAGS.threads, FLAGS.latency_runs, FLAGS.format)
     except (ExportError, WeightsError, FileNotFoundError, DownloadError, OutputExistsError) as err:
         print(f"export: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""What an export is worth: file size, fidelity to the float Keras model, latency through LiteRT."""
+"""What an export is worth: file size, fidelity to the float Keras model, latency in its runtime."""
 from __future__ import annotations
 
 import statistics
@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from anime_tf.edge.runner import EdgeModel
+from anime_tf.edge.runner import open_model
 from anime_tf.imageio import from_model_range, to_model_range
 
 
@@ -26,7 +26,7 @@ def ssim(a, b):
 
 
 def fidelity(model, generator, images, size):
-    """PSNR and SSIM of an `EdgeModel`'s output against the Keras generator's, per named image.
+    """PSNR and SSIM of an edge model's output against the Keras generator's, per named image.
 
     `images`: {name: uint8 RGB array}; each is resized (bicubic) to `size`.
     """
@@ -45,7 +45,7 @@ def build_report(model_path, metadata, generator, images, threads, latency_runs)
     size = tuple(metadata["input_size"]) if metadata["input_size"] else (256, 256)
     report = {"model": str(model_path), "bytes": Path(model_path).stat().st_size, **metadata,
               "threads": threads}
-    model = EdgeModel(model_path, threads=threads)
+    model = open_model(model_path, threads=threads)
     if images:
         rows = fidelity(model, generator, images, size)
         report["fidelity"] = rows

@@ -215,7 +215,7 @@ class Generator(keras.Model):
 
     def _forward(self, images, forward):
         height, width = spatial_size(images)
-        x = forward.pad(images, 0, (-height) % SIZE_MULTIPLE, 0, (-width) % SIZE_MULTIPLE)
+        x = forward.pad(images, 0, _pad_to_multiple(height), 0, _pad_to_multiple(width))
         for block in self.block_a + self.block_b + self.block_c:
             x = block(x, forward=forward)
         x = resize_x2_legacy(x)
@@ -228,3 +228,12 @@ class Generator(keras.Model):
         if isinstance(height, int) and isinstance(width, int) and not (height % 4 or width % 4):
             return x  # static size, nothing was padded (keeps a no-op slice out of exports)
         return x[:, :height, :width, :]
+
+
+def _pad_to_multiple(size):
+    """Rows (or columns) that bring `size` up to a multiple of SIZE_MULTIPLE.
+
+    Written without the modulo of a negative number, which tf2onnx converts to
+    a truncating one (ONNX export would then pad nothing).
+    """
+    return (SIZE_MULTIPLE - size % SIZE_MULTIPLE) % SIZE_MULTIPLE

@@ -25,6 +25,8 @@ def reflect_pad(x, top, bottom, left, right):
     XNNPACK kernel and splits an exported graph into many delegate partitions;
     its gradient is plain slices too, so training uses it.
     """
+    if not all(isinstance(n, int) for n in (top, bottom, left, right)):
+        return reflect_pad_gather(x, top, bottom, left, right)  # amounts known only at run time
     x = _reflect_axis(x, 1, top, bottom)
     return _reflect_axis(x, 2, left, right)
 
@@ -37,14 +39,19 @@ def _reflect_axis(x, axis, before, after):
         return x[tuple(index)]
 
     size = x.shape[axis]
-    if size is not None and isinstance(before, int) and isinstance(after, int):
+    if size is not None:
         # Static sizes: single rows in mirrored order, so TFLite gets no REVERSE_V2 either.
         head = [rows(i, i + 1) for i in range(before, 0, -1)]
         tail = [rows(i, i + 1) for i in range(size - 2, size - 2 - after, -1)]
         return tf.concat(head + [x] + tail, axis) if head or tail else x
-    head = tf.reverse(rows(1, before + 1), [axis])
-    tail = tf.reverse(rows(-after - 1, -1), [axis])
-    return tf.concat([head, x, tail], axis)
+    # Dynamic size: no empty or one-row reverses (ONNX Runtime cannot reshape an empty one).
+    head = [_reversed(rows(1, before + 1), axis, before)] if before else []
+    tail = [_reversed(rows(-after - 1, -1), axis, after)] if after else []
+    return tf.concat(head + [x] + tail, axis) if head or tail else x
+
+
+def _reversed(rows, axis, count):
+    return tf.reverse(rows, [axis]) if count > 1 else rows
 
 
 def reflect_pad_gather(x, top, bottom, left, right):
