@@ -24,13 +24,13 @@ __all__ = ["WeightsError", "build_generator", "load_generator", "save_generator"
            "weights_identity", "read_architecture", "PARAMETER_COUNT", "GENERATOR_WEIGHTS_FILE"]
 
 
-def build_generator(architecture=None, for_tflite=False):
+def build_generator(architecture=None, export_format=None):
     """A Generator (the official one unless `architecture` says otherwise) with its variables created."""
     import tensorflow as tf
 
     from anime_tf.models import Generator
 
-    generator = Generator(for_tflite=for_tflite, **(architecture or {}))
+    generator = Generator(export_format=export_format, **(architecture or {}))
     generator(tf.zeros([1, 32, 32, 3]))
     return generator
 

@@ -107,7 +107,7 @@ def test_moments_of_every_op_set_agree(batch):
 
 
 @pytest.mark.parametrize("shape", [(1, 64, 48, 3), (2, 36, 44, 3)])
-def test_training_inference_and_tflite_ops_give_the_same_image(generator, shape):
+def test_training_inference_and_export_ops_give_the_same_image(generator, shape):
     """Each op set is faster somewhere; none may change the picture."""
     x = random_images(*shape)
     official = generator(x, training=True).numpy()
@@ -116,10 +116,23 @@ def test_training_inference_and_tflite_ops_give_the_same_image(generator, shape)
     np.testing.assert_allclose(any_size(x).numpy(), official, atol=2e-5)
     np.testing.assert_allclose(any_size(x[:, :-1, :-3]).numpy(),
                                generator(x[:, :-1, :-3], training=True).numpy(), atol=2e-5)
-    for_tflite = Generator(for_tflite=True)
-    for_tflite(x[:1])
-    for_tflite.set_weights(generator.get_weights())
-    np.testing.assert_allclose(for_tflite(x).numpy(), official, atol=2e-5)
+    for export_format in ("tflite", "onnx"):
+        exported = Generator(export_format=export_format)
+        exported(x[:1])
+        exported.set_weights(generator.get_weights())
+        np.testing.assert_allclose(exported(x).numpy(), official, atol=2e-5, err_msg=export_format)
+        np.testing.assert_allclose(exported(x[:, :-1, :-3]).numpy(), any_size(x[:, :-1, :-3]).numpy(),
+                                   atol=2e-5, err_msg=export_format)
+
+
+def test_keras_files_saved_before_export_formats_still_load():
+    """.keras configs from before ONNX export say `for_tflite`; they build the same generator."""
+    old = Generator.from_config({"name": "generator", "trainable": True, "for_tflite": True, "width": 0.5,
+                                 "blocks": 2})
+    assert old.export_format == "tflite" and old.architecture == {"width": 0.5, "blocks": 2}
+    assert Generator.from_config(old.get_config()).export_format == "tflite"
+    with pytest.raises(ValueError, match="export_format must be one of tflite, onnx"):
+        Generator(export_format="coreml")
 
 
 def test_given_moments_replace_the_inputs_own(generator):

@@ -69,16 +69,31 @@ def test_float16_and_int8_stay_close_to_keras(variant, exports, hayao_generator,
     assert size < 0.55 * float_size if variant == "float16" else size < 0.35 * float_size
 
 
-def test_int8_is_qdq_with_float_islands(exports):
+def test_int8_is_qdq_with_float_islands_7_bit_weights_and_residual_ranges(exports):
     import onnx
+    from onnx.numpy_helper import to_array
 
     graph = onnx.load(exports["int8"]).graph
     kinds = [node.op_type for node in graph.node]
     assert kinds.count("QuantizeLinear") > 25 and kinds.count("DequantizeLinear") > 25
-    # Each layer norm's statistics (24 square roots) and the output's tanh stay float.
     produced_by = {out: node for node in graph.node for out in node.output}
+    # Each layer norm's statistics (a square root of its variance and one per row norm) and the tanh stay float.
     float_inputs = [produced_by[node.input[0]].op_type for node in graph.node if node.op_type in ("Sqrt", "Tanh")]
-    assert len(float_inputs) == 25 and "DequantizeLinear" not in float_inputs[:24]
+    assert len(float_inputs) == 2 * 24 + 1 and "DequantizeLinear" not in float_inputs
+    # Weights in 7 bits (reduce_range), so U8S8 products never saturate on x86 without VNNI.
+    constants = {t.name: to_array(t) for t in graph.initializer}
+    dequantized = {node.output[0]: constants[node.input[0]] for node in graph.node
+                   if node.op_type == "DequantizeLinear" and node.input[0] in constants}
+    kernels = [dequantized[node.input[1]] for node in graph.node if node.op_type == "Conv"
+               and node.input[1] in dequantized]
+    assert len(kernels) == 24 and all(k.dtype == np.int8 and np.abs(k).max() == 64 for k in kernels)
+    # The residual stream and what each block adds to it share one grid: the adds need no rescaling.
+    adds = [node for node in graph.node if node.op_type == "Add" and onnx_export.RESIDUAL_ADDS.search(node.name)]
+    assert len(adds) == 3
+    for add in adds:
+        (quantize,) = [node for node in graph.node if node.op_type == "QuantizeLinear" and node.input[0] == add.output[0]]
+        scales = [constants[produced_by[name].input[1]] for name in add.input]
+        assert all(np.isclose(scale, constants[quantize.input[1]]) for scale in scales)
 
 
 def test_dynamic_model_takes_any_size(exports, hayao_generator, photos):

@@ -1,13 +1,15 @@
 """Convert a generator to ONNX: float32, float16 (half-size weights) or static INT8 (QDQ).
 
-The graph is the same export-friendly generator as the TFLite export's
-(`export_generator`: reflect padding as slices and concatenation, the
-layer-norm variance as mean(x*x) - mean^2, no `tf.nn.l2_loss`, which ONNX has
-no op for), converted by tf2onnx. A dynamic export takes any height and width:
-the generator reflect-pads to a multiple of 4 inside, as the Keras model does.
-INT8 is ONNX Runtime's static quantization in QDQ form, calibrated on the
-same samples as the TFLite INT8 export, with the same float islands: the
-layer-norm statistics and the last layer stay in float.
+The graph is the generator with the ops ONNX Runtime runs well
+(`Generator(export_format="onnx")`: reflect padding as slices and
+concatenation, the layer-norm variance as mean(x*x) - mean^2 with the mean of
+squares from row norms, which tf2onnx is taught here to write as
+ReduceSumSquare; no `tf.nn.l2_loss`, which ONNX lacks), converted by tf2onnx. A dynamic export
+takes any height and width: the generator reflect-pads to a multiple of 4
+inside, as the Keras model does. INT8 is ONNX Runtime's static quantization
+in QDQ form, calibrated on the same samples as the TFLite INT8 export, with
+the same float islands (the layer-norm statistics and the last layer) and
+the same residual ranges (`anime_tf.export.calibration`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from anime_tf.export.tflite import ExportError, check_options, export_generator
 OPSET = 17
 INPUT_NAME = "image"
 # Nodes kept in float in the INT8 export (see the module doc); tf2onnx keeps the TF scopes.
-FLOAT_ISLANDS = re.compile(r"/(moments|stats)/|/E3(_\d+)?/(norm|LeakyRelu)|/out_layer(_\d+)?/|Tanh")
+FLOAT_ISLANDS = re.compile(r"/(moments|stats)(_\d+)?/|/E3(_\d+)?/(norm|LeakyRelu)|/out_layer(_\d+)?/|Tanh")
+# The skip connection of each inverted residual block (r2..r4 in the official graph).
+RESIDUAL_ADDS = re.compile(r"/C_r\d+(_\d+)?/add$")
 
 
 def convert(generator, quantize="float32", size=(256, 256), calibration=None):
@@ -43,12 +47,25 @@ def float_model(generator, size):
     import tf2onnx
 
     height, width = size if size else (None, None)
-    clone = export_generator(generator)
+    clone = export_generator(generator, "onnx")
     spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=INPUT_NAME)
     function = tf.function(lambda image: clone(image))
-    model, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET)
+    model, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=OPSET,
+                                             custom_op_handlers={"EuclideanNorm": (_reduce_l2, [])})
     model.graph.output[0].name = _rename_output(model, "stylized")
     return model
+
+
+def _reduce_l2(ctx, node, name, args):
+    """tf2onnx handler: TensorFlow's EuclideanNorm as ONNX's Sqrt(ReduceSumSquare).
+
+    ONNX's ReduceL2 computes the same, 3x slower in ONNX Runtime's CPU kernels here.
+    """
+    from tf2onnx.onnx_opset.reduction import ReduceOpBase
+
+    node.type = "ReduceSumSquare"
+    ReduceOpBase.version_11(ctx, node)  # axes and keepdims as attributes, as Mean's
+    ctx.insert_new_node_on_output("Sqrt", node.output[0], name=node.name + "/sqrt")
 
 
 def _rename_output(model, name):
@@ -97,18 +114,63 @@ class _Samples:
 
 
 def quantize_int8(model, calibration):
-    """Static INT8 in QDQ form: per-channel int8 weights, int8 activations, min/max calibration."""
+    """Static INT8 in QDQ form: per-channel 7-bit weights, uint8 activations, min/max calibration.
+
+    uint8 activations with int8 weights (U8S8) are what ONNX Runtime's x86 CPU
+    fuses into QLinearConv (int8 activations stayed float convolutions between
+    Q/DQ pairs: 2.5x slower). x86 without VNNI multiplies U8S8 pairs into
+    saturating 16-bit sums, so the weights keep 7 bits (`reduce_range`): the
+    same model is right on every CPU (29.7 dB on AVX2 with 8-bit weights,
+    BENCHMARKS.md).
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not calibration:
         raise ExportError("INT8 needs calibration samples")
     with tempfile.TemporaryDirectory() as tmp:
-        source, prepared, output = (Path(tmp) / name for name in ("float.onnx", "prep.onnx", "int8.onnx"))
+        source, prepared, output, ranges = (Path(tmp) / name for name in
+                                            ("float.onnx", "prep.onnx", "int8.onnx", "ranges.json"))
         onnx.save(model, source)
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        keep_float = [node.name for node in onnx.load(prepared).graph.node if FLOAT_ISLANDS.search(node.name)]
-        quantize_static(str(prepared), str(output), _Samples(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        graph = onnx.load(prepared).graph
+        keep_float = [node.name for node in graph.node if FLOAT_ISLANDS.search(node.name)]
+        _save_ranges(residual_ranges(graph, activation_ranges(prepared, calibration, tmp)), ranges)
+        quantize_static(str(prepared), str(output), None, calibration_cache_path=ranges,
+                        quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
         return onnx.load(output)
+
+
+def activation_ranges(path, calibration, workdir):
+    """{tensor: (min, max)} of every activation of the ONNX model at `path` over the samples."""
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+
+    calibrator = create_calibrator(Path(path), augmented_model_path=str(Path(workdir) / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.MinMax)
+    calibrator.collect_data(_Samples(calibration))
+    return {name: data.range_value for name, data in calibrator.compute_data().items()}
+
+
+def residual_ranges(graph, ranges):
+    """`ranges` with both inputs of each residual add widened to the sum's range.
+
+    As in the TFLite export: quantized on the sum's grid, the addends need no
+    rescaling inside the int8 add, and the residual stream is rounded once per
+    block instead of twice. Graph nodes are in topological order.
+    """
+    ranges = dict(ranges)
+    for node in reversed(graph.node):  # last block first: a sum widened by the next block passes it on
+        if node.op_type == "Add" and RESIDUAL_ADDS.search(node.name):
+            low, high = ranges[node.output[0]]
+            for name in node.input:
+                ranges[name] = (np.minimum(low, ranges[name][0]), np.maximum(high, ranges[name][1]))
+    return ranges
+
+
+def _save_ranges(ranges, path):
+    from onnxruntime.quantization import CalibrationMethod, save_tensors_data
+    from onnxruntime.quantization.calibrate import TensorsData
+
+    save_tensors_data(TensorsData(CalibrationMethod.MinMax, ranges), path)

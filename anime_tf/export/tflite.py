@@ -1,7 +1,7 @@
 """Convert a generator to TFLite: float32, float16, dynamic-range or full-integer INT8.
 
 The exported graph is the Keras generator with the ops XNNPACK runs
-(`Generator(for_tflite=True)`: reflect padding as slices and concatenation,
+(`Generator(export_format="tflite")`: reflect padding as slices and concatenation,
 the variance as mean(x*x) - mean^2, each mean taken one axis at a time so that
 XNNPACK's int8 MEAN is right on every CPU), frozen to constants at a fixed
 input size. INT8 calibration runs through XNNPACK (`export.calibration`).
@@ -47,9 +47,9 @@ def parse_size(text):
     return height, width
 
 
-def export_generator(generator):
-    """A copy of `generator` with export-friendly numerics and the same weights."""
-    clone = build_generator(generator.architecture, for_tflite=True)
+def export_generator(generator, export_format="tflite"):
+    """A copy of `generator` with the ops `export_format` runs fastest and the same weights."""
+    clone = build_generator(generator.architecture, export_format)
     clone.set_weights(generator.get_weights())
     return clone
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from anime_tf.models.ops import (INFERENCE_OPS, TFLITE_OPS, TRAINING_OPS, conv_padding, resize_x2_legacy,
+from anime_tf.models.ops import (EXPORT_OPS, INFERENCE_OPS, TRAINING_OPS, conv_padding, resize_x2_legacy,
                                   spatial_size, two_pass_moments)
 
 LEAKY_SLOPE = 0.2
@@ -165,15 +165,20 @@ class Generator(keras.Model):
     right and cropped back, so odd sizes work; the smallest input is 8x8.
 
     Training runs the official ops (`TRAINING_OPS`), inference the ops
-    TensorFlow runs fastest (`INFERENCE_OPS`), and `for_tflite=True` the ops
-    TFLite runs fastest (`TFLITE_OPS`); all give the same image within 2e-5.
+    TensorFlow runs fastest (`INFERENCE_OPS`), and `export_format="tflite"`
+    or `"onnx"` the ops that runtime runs fastest (`EXPORT_OPS`); all give the
+    same image within 2e-5.
     """
 
-    def __init__(self, for_tflite=False, width=TEACHER_ARCHITECTURE["width"], blocks=TEACHER_ARCHITECTURE["blocks"],
-                 name="generator", **kwargs):
+    def __init__(self, export_format=None, width=TEACHER_ARCHITECTURE["width"],
+                 blocks=TEACHER_ARCHITECTURE["blocks"], name="generator", **kwargs):
+        if kwargs.pop("for_tflite", False):  # the config key of .keras files saved before ONNX export
+            export_format = "tflite"
         super().__init__(name=name, **kwargs)
         check_architecture(width, blocks)
-        self.for_tflite = for_tflite
+        if export_format not in (None, *EXPORT_OPS):
+            raise ValueError(f"export_format must be one of {', '.join(EXPORT_OPS)} or None, not {export_format!r}")
+        self.export_format = export_format
         self.width, self.blocks = float(width), int(blocks)
         c = {n: scaled_channels(n, width) for n in (32, 64, 128, 256)}
         # Block groups keep the official scope names (A..E); layer names are stable
@@ -200,12 +205,12 @@ class Generator(keras.Model):
 
     def ops(self, training=False):
         """The `Ops` a forward pass uses."""
-        if self.for_tflite:
-            return TFLITE_OPS
+        if self.export_format:
+            return EXPORT_OPS[self.export_format]
         return TRAINING_OPS if training else INFERENCE_OPS
 
     def get_config(self):
-        return {**super().get_config(), "for_tflite": self.for_tflite, **self.architecture}
+        return {**super().get_config(), "export_format": self.export_format, **self.architecture}
 
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""

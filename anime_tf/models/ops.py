@@ -2,7 +2,7 @@
 
 Each op has implementations that agree within float rounding and differ in
 which runtime runs them fast (TensorFlow training, TensorFlow inference,
-TFLite/XNNPACK); an `Ops` picks one of each.
+TFLite/XNNPACK, ONNX Runtime); an `Ops` picks one of each.
 """
 from __future__ import annotations
 
@@ -138,6 +138,22 @@ def single_image_moments(x):
     return tf.reshape(mean, shape), tf.reshape(tf.maximum(mean_square - mean * mean, 0.0), shape)
 
 
+def row_norm_moments(x):
+    """`one_pass_moments` with the mean of squares from L2 norms of rows: no full-size x*x.
+
+    For ONNX Runtime (`anime_tf.export.onnx` turns each norm into a
+    ReduceSumSquare): it reads its input once and writes H x C sums, where
+    x*x writes and reads a full-size float tensor. Rows are short sums, as
+    exact as `axis_by_axis_mean`'s; one sum over the whole tensor is 10x less
+    so in ONNX Runtime (8e-5 off the Keras output at 256x256, not 5e-6).
+    """
+    mean = tf.reduce_mean(tf.reduce_mean(x, axis=[1, 2], keepdims=True), axis=3, keepdims=True)
+    row_norms = tf.math.reduce_euclidean_norm(x, axis=2, keepdims=True)
+    width = tf.cast(tf.shape(x)[2], x.dtype)
+    mean_square = tf.reduce_mean(row_norms * row_norms, axis=[1, 3], keepdims=True) / width
+    return mean, tf.maximum(mean_square - mean * mean, 0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class Ops:
     """Interchangeable implementations of the generator's reflect padding and layer-norm moments.
@@ -151,3 +167,5 @@ class Ops:
 TRAINING_OPS = Ops(pad=reflect_pad, moments=two_pass_moments)  # the official numerics, plain gradients
 INFERENCE_OPS = Ops(pad=reflect_pad_gather, moments=single_image_moments)  # fastest in TensorFlow
 TFLITE_OPS = Ops(pad=reflect_pad, moments=one_pass_moments)  # what XNNPACK runs, float and int8
+ONNX_OPS = Ops(pad=reflect_pad, moments=row_norm_moments)  # what ONNX Runtime runs, float and int8
+EXPORT_OPS = {"tflite": TFLITE_OPS, "onnx": ONNX_OPS}  # by `Generator(export_format=...)`
