@@ -18,6 +18,8 @@ TRAINING = ["absl-py>=2.0", "opencv-contrib-python>=4.8", "tensorboard>=2.16"]
 # them, at export time only.
 ONNX_RUNTIME = ["onnxruntime>=1.20"]
 ONNX_EXPORT = ["tf2onnx>=1.16", "onnx>=1.16", *ONNX_RUNTIME]
+# Video (`anime-tf video`): PyAV, whose wheels carry FFmpeg with libx264 and AAC; OpenCV for optical flow.
+VIDEO = ["av>=14", "opencv-contrib-python>=4.8"]
 # MediaPipe's Face Landmarker (Tasks API) for the face pass and the face loss; no TensorFlow needed.
 FACES = ["mediapipe>=1.2"]
 # The web app (`anime-tf serve`): FastAPI on uvicorn, uploads parsed by python-multipart; Redis and
@@ -33,8 +35,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT],
-        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT],
+        "tf": [f"tensorflow-cpu=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT, *VIDEO],
+        "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT, *VIDEO],
         "faces": FACES,
         "onnx": ONNX_RUNTIME,
         "serve": SERVE,

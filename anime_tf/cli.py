@@ -9,6 +9,7 @@ from pathlib import Path
 from anime_tf import __version__, batch, config
 from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE
 from anime_tf.serve import cli as serve_cli
+from anime_tf.video import cli as video_cli
 
 
 def main(argv=None):
@@ -39,6 +40,7 @@ def build_parser():
     _add_import_weights(commands)
     _add_export(commands)
     _add_prepare_style(commands)
+    video_cli.add_command(commands)
     serve_cli.add_commands(commands)
     return parser
 

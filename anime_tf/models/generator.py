@@ -49,12 +49,15 @@ class ForwardPass:
     Without given moments, every layer norm uses its input's own (the normal
     case). Given the moments recorded from a whole image, every layer norm uses
     those instead: this is how a tile is normalised like the whole image it
-    belongs to.
+    belongs to. Given `running` (previous moments, keep), the batch is frames
+    of a video and each layer norm uses a running average of the frames' own
+    moments (see `Generator.call_running`).
     """
 
-    def __init__(self, ops, moments=None):
+    def __init__(self, ops, moments=None, running=None):
         self.ops = ops
         self._given = list(moments) if moments is not None else None
+        self._running = running
         self.recorded = []
 
     def pad(self, x, top, bottom, left, right):
@@ -65,10 +68,23 @@ class ForwardPass:
         if self._given is None:
             with tf.name_scope("moments"):
                 moments = self.ops.moments(x)
+            if self._running is not None:
+                previous, keep = self._running
+                moments = tuple(running_average(p, m, keep) for p, m in zip(previous[len(self.recorded)], moments))
         else:
             moments = self._given[len(self.recorded)]
         self.recorded.append(moments)
         return layer(x, moments)
+
+
+def running_average(previous, current, keep):
+    """Per-sample statistics [N,1,1,1] averaged along the batch: out[i] = keep[i] out[i-1] + (1 - keep[i]) current[i].
+
+    `previous` ([1,1,1,1]) stands for out[-1]; keep[i] = 0 starts afresh at sample i.
+    """
+    keep = tf.reshape(tf.cast(keep, current.dtype), [-1, 1, 1, 1])
+    return tf.scan(lambda last, step: step[1] * last + (1.0 - step[1]) * step[0], (current, keep),
+                   initializer=tf.cast(previous[0], current.dtype))
 
 
 @keras.saving.register_keras_serializable(package="anime_tf")
@@ -211,6 +227,25 @@ class Generator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "export_format": self.export_format, **self.architecture}
+
+    def call_running(self, images, previous, keep):
+        """Frames of a video, in order, with each layer norm's moments averaged over frames.
+
+        Frame-by-frame layer norms jump in tone from frame to frame. Here frame
+        i uses keep[i] x frame i-1's moments plus (1 - keep[i]) x its own
+        (keep 0 at a scene cut). `previous`: what this returned for the frame
+        before images[0] (anything of that structure when keep[0] is 0, such as
+        `zero_moments()`). Returns (stylized frames, the last frame's moments).
+        """
+        forward = ForwardPass(self.ops(), running=(previous, keep))
+        stylized = self._forward(images, forward)
+        return stylized, [(mean[-1:], variance[-1:]) for mean, variance in forward.recorded]
+
+    def zero_moments(self):
+        """Moments of `call_running`'s structure, all zero: a start for a first frame."""
+        zero = tf.zeros([1, 1, 1, 1])
+        count = sum(isinstance(layer, LayerNorm) for layer in self._flatten_layers())
+        return [(zero, zero) for _ in range(count)]
 
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""

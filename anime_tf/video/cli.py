@@ -1,0 +1,86 @@
+"""`anime-tf video IN -o OUT`: a clip to anime, with its sound, timing and frame count kept."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from anime_tf import batch, config
+from anime_tf.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE
+
+DEFAULT_BATCH = 4
+
+
+def add_command(commands):
+    p = commands.add_parser(
+        "video", help="turn a video into anime, sound and timing kept",
+        description="Stylize a video (anything FFmpeg reads: MP4, MKV, MOV, WebM; H.264, H.265, VP9...) "
+        "into an MP4 with H.264 video and the input's audio. Every frame and its timestamp is kept; "
+        "rotation is applied, so the output is upright as players show the input. Exit codes: 0 written, "
+        "1 written up to where the input could be decoded, 2 nothing written.")
+    p.add_argument("input", type=Path, metavar="IN", help="the video to stylize")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the MP4 to write")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", help="any weights `anime-tf stylize --weights` takes")
+    source.add_argument("--style", choices=sorted(config.STYLES),
+                        help="official weights by name, fetched on first use (default: hayao)")
+    p.add_argument("--max-side", type=batch.positive_int, metavar="N",
+                   help="scale frames down so the longer side is at most N pixels (needed above 4096)")
+    p.add_argument("--crf", type=int, default=18, metavar="Q",
+                   help="H.264 quality, 0 (lossless) to 51; lower is better and larger (default: %(default)s)")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help="remove flicker: layer-norm statistics carried across frames (restarted at scene "
+                   "cuts) and textures that follow the motion (default: on; --no-smooth for frame by frame)")
+    p.add_argument("--batch-size", type=batch.positive_int, default=DEFAULT_BATCH, metavar="N",
+                   help="frames per model call (default: %(default)s)")
+    p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
+                   help="match each frame's brightness to the input's, as `stylize` does (default: on)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(run=run_video)
+
+
+def run_video(args):
+    from anime_tf.files import OutputExistsError
+    from anime_tf.video.io import VideoError
+    from anime_tf.video.pipeline import stylize_video
+
+    if args.output.suffix.lower() != ".mp4":
+        return _fail(f"{args.output}: the output is an MP4 file; name it .mp4")
+    if args.output.exists() and not args.overwrite:
+        return _fail(f"{args.output} exists; --overwrite replaces it")
+    if not 0 <= args.crf <= 51:
+        return _fail(f"--crf must be from 0 to 51, not {args.crf}")
+    frame_model = _frame_model(args)
+    if frame_model is None:
+        return EXIT_UNUSABLE
+    try:
+        result = stylize_video(args.input, args.output, frame_model, batch_size=args.batch_size,
+                               max_side=args.max_side, crf=args.crf, smooth=args.smooth,
+                               overwrite=args.overwrite)
+    except (VideoError, OutputExistsError) as err:
+        return _fail(err)
+    print(f"wrote {args.output}: {result.frames} frames, video {result.encoder}, audio {result.audio}")
+    if result.stopped:
+        print(f"{args.input}: decoding stopped after {result.frames} frames ({result.stopped}); "
+              "the output holds those", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _frame_model(args):
+    from anime_tf.download import DownloadError
+    from anime_tf.inference import Stylizer
+    from anime_tf.video.frames import KerasFrames
+    from anime_tf.weights import WeightsError
+
+    try:
+        stylizer = Stylizer(args.weights or args.style or "hayao", keep_brightness=args.keep_brightness)
+    except (FileNotFoundError, WeightsError, DownloadError, ValueError) as err:
+        _fail(err)
+        return None
+    return KerasFrames(stylizer, smooth=args.smooth)
+
+
+def _fail(message):
+    print(f"anime-tf video: {message}", file=sys.stderr)
+    return EXIT_UNUSABLE

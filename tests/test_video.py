@@ -1,0 +1,200 @@
+"""`anime-tf video`: frames, timestamps and sound kept, the stylize path's pixels, less flicker, bad input."""
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from anime_tf.cli import main
+from anime_tf.export.report import psnr
+from anime_tf.video import io
+from anime_tf.video.smooth import SceneCuts, flicker
+from conftest import SHARED
+
+VIDEOS = SHARED / "videos"
+CLIPS = ["stage_faces.mp4", "street_bw.mp4", "webcam_face.mkv"]
+
+
+def clip(name):
+    path = VIDEOS / name
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared test data beside the project; absent in a user's clone)")
+    return path
+
+
+def decoded(path):
+    """[(uint8 RGB frame, timestamp in seconds as a Fraction)] of a file's video stream."""
+    with av.open(str(path)) as container:
+        return [(f.to_ndarray(format="rgb24"), f.pts * f.time_base) for f in container.decode(video=0)]
+
+
+def input_frames(path, max_side):
+    """The input's frames as the pipeline sees them (upright, scaled)."""
+    container, stream = io.open_input(path)
+    with container:
+        info = io.probe(container, stream, max_side)
+    return [item[1] for item in io.read(path, info) if item[0] == "video"]
+
+
+def audio_of(path):
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        end = max(float((p.pts + p.duration) * p.time_base) for p in container.demux(stream) if p.pts is not None)
+        return stream.codec_context.name, end
+
+
+def through_yuv420(rgb):
+    """What an H.264 yuv420p file can hold of an RGB frame (chroma at half resolution)."""
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray(format="rgb24")
+
+
+def write_clip(path, frames, stamps, time_base, audio_codec=None, codec="libx264"):
+    """A small test clip: the frames at the given timestamps, and a second of tone in `audio_codec`."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=30)
+        video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        video.time_base = video.codec_context.time_base = time_base
+        audio = container.add_stream(audio_codec, rate=16000, layout="mono") if audio_codec else None
+        for rgb, stamp in zip(frames, stamps):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = int(stamp / time_base), time_base
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if audio:
+            tone = (np.sin(np.arange(16000) * 2 * np.pi * 440 / 16000) * 8000).astype(np.int16)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, 0
+            container.mux(audio.encode(frame))
+            container.mux(audio.encode(None))
+
+
+def moving_frames(count, height=48, width=64):
+    """A smooth random scene panning one pixel a frame."""
+    coarse = np.random.default_rng(0).integers(0, 255, (6, 16, 3), dtype=np.uint8)
+    scene = np.asarray(Image.fromarray(coarse).resize((width * 2, height), Image.Resampling.BICUBIC))
+    return [np.ascontiguousarray(scene[:, i:i + width]) for i in range(count)]
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_shared_clips_keep_every_frame_timestamp_and_the_sound(name, hayao_weights, tmp_path):
+    source, out = clip(name), tmp_path / "anime.mp4"
+    assert main(["video", str(source), "-o", str(out), "--weights", str(hayao_weights), "--max-side", "64",
+                 "--no-smooth", "--crf", "0"]) == 0
+    written, original = decoded(out), decoded(source)
+    assert len(written) == len(original)
+    assert [t for _, t in written] == [t for _, t in original]  # exactly, variable rate or not
+    assert written[0][0].shape[:2] == (36, 64) if name != "webcam_face.mkv" else (48, 64)
+    audio = audio_of(source)
+    if audio is None:
+        assert audio_of(out) is None
+    else:  # copied: same codec, same length
+        codec, end = audio_of(out)
+        assert codec == audio[0] and abs(end - audio[1]) < 0.05
+
+
+def test_each_frame_is_what_stylize_makes_of_it(hayao_weights, tmp_path):
+    from anime_tf.inference import Stylizer
+
+    source, out = clip("webcam_face.mkv"), tmp_path / "anime.mp4"
+    assert main(["video", str(source), "-o", str(out), "--weights", str(hayao_weights), "--max-side", "96",
+                 "--no-smooth", "--crf", "0"]) == 0
+    stylizer = Stylizer(str(hayao_weights))
+    photos, written = input_frames(source, 96), decoded(out)
+    for i in (0, 50, len(photos) - 1):
+        expected = through_yuv420(stylizer.stylize_array(photos[i]))
+        assert psnr(written[i][0], expected) > 45, i
+    assert np.asarray([f for f, _ in written]).std() > 10  # not a grey film
+
+
+def test_smoothing_lowers_flicker_and_stays_close_to_each_frame(hayao_weights, tmp_path):
+    source = clip("webcam_face.mkv")
+    outputs = {}
+    for smooth in ("--smooth", "--no-smooth"):
+        out = tmp_path / f"{smooth}.mp4"
+        assert main(["video", str(source), "-o", str(out), "--weights", str(hayao_weights), "--max-side", "96",
+                     smooth, "--crf", "0"]) == 0
+        outputs[smooth] = [f for f, _ in decoded(out)]
+    photos = input_frames(source, 96)
+    cuts = [SceneCuts()(p) for p in photos[:1]] + [False] * (len(photos) - 1)
+    smoothed, plain = flicker(photos, outputs["--smooth"], cuts), flicker(photos, outputs["--no-smooth"], cuts)
+    assert smoothed < 0.85 * plain, (smoothed, plain)
+    closeness = [psnr(a, b) for a, b in zip(outputs["--smooth"], outputs["--no-smooth"])]
+    assert np.median(closeness) > 27, np.median(closeness)
+
+
+def test_scene_cuts_are_found_where_the_shot_changes():
+    a, b = moving_frames(3), [255 - f for f in moving_frames(3)]
+    cuts = SceneCuts()
+    assert [cuts(f) for f in a + b] == [True, False, False, True, False, False]
+
+
+def test_variable_frame_rate_and_audio_that_mp4_cannot_hold(hayao_weights, tmp_path):
+    source, out = tmp_path / "vfr.mkv", tmp_path / "anime.mp4"
+    stamps = [Fraction(n, 1000) for n in (0, 33, 50, 120, 400, 433, 700, 1000)]
+    write_clip(source, moving_frames(len(stamps)), stamps, Fraction(1, 1000), audio_codec="pcm_s16le")
+    assert main(["video", str(source), "-o", str(out), "--weights", str(hayao_weights)]) == 0
+    assert [t for _, t in decoded(out)] == stamps
+    codec, end = audio_of(out)
+    assert codec == "aac" and abs(end - 1.0) < 0.1  # re-encoded, a second long
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"not a video at all" * 100), "not a readable video"),
+    (lambda p: p.write_bytes(b""), "not a readable video"),
+    (lambda p: None, "no such file"),
+])
+def test_unreadable_inputs_exit_2_and_write_nothing(make, message, random_weights, tmp_path, capsys):
+    source, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make(source)
+    assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+    assert not list(tmp_path.glob(".out*"))  # no temporary file left behind
+
+
+def test_audio_only_and_huge_inputs_exit_2(random_weights, tmp_path, capsys):
+    audio_only = tmp_path / "tone.mka"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert main(["video", str(audio_only), "-o", str(tmp_path / "a.mp4"), "--weights", str(random_weights)]) == 2
+    assert "has no video stream" in capsys.readouterr().err
+    huge = tmp_path / "huge.mp4"
+    write_clip(huge, [np.zeros((2312, 4112, 3), np.uint8)] * 2, [0, Fraction(1, 30)], Fraction(1, 30))
+    assert main(["video", str(huge), "-o", str(tmp_path / "h.mp4"), "--weights", str(random_weights)]) == 2
+    assert "give --max-side" in capsys.readouterr().err and not (tmp_path / "h.mp4").exists()
+    assert main(["video", str(huge), "-o", str(tmp_path / "h.mp4"), "--weights", str(random_weights),
+                 "--max-side", "40"]) == 2
+    assert "too small to stylize" in capsys.readouterr().err
+    assert main(["video", str(huge), "-o", str(tmp_path / "h.mp4"), "--weights", str(random_weights),
+                 "--max-side", "256"]) == 0
+    assert decoded(tmp_path / "h.mp4")[0][0].shape[:2] == (144, 256)
+
+
+def test_truncated_input_keeps_what_decodes_and_exits_1(random_weights, tmp_path, capsys):
+    whole = tmp_path / "whole.mkv"  # Matroska: readable up to where it was cut
+    write_clip(whole, moving_frames(60), [Fraction(n, 30) for n in range(60)], Fraction(1, 1000))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(cut), "-o", str(out), "--weights", str(random_weights)])
+    frames = len(decoded(out))
+    assert 5 < frames < 60
+    assert code in (0, 1)  # 1 when FFmpeg reports the damage, 0 when the file just ends early
+    assert f"{frames} frames" in capsys.readouterr().out
+
+
+def test_existing_output_is_kept_unless_overwrite(random_weights, tmp_path, capsys):
+    source, out = tmp_path / "in.mkv", tmp_path / "out.mp4"
+    write_clip(source, moving_frames(4), [Fraction(n, 30) for n in range(4)], Fraction(1, 1000))
+    out.write_bytes(b"keep me")
+    assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights)]) == 2
+    assert out.read_bytes() == b"keep me" and "--overwrite" in capsys.readouterr().err
+    assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights), "--overwrite"]) == 0
+    assert len(decoded(out)) == 4
+    assert main(["video", str(source), "-o", str(tmp_path / "out.avi"), "--weights", str(random_weights)]) == 2
