@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 THUMBNAIL = (64, 36)
-CUT_DIFFERENCE = 40.0  # mean absolute difference of grey thumbnails (of 255) that marks a new shot
+CUT_DIFFERENCE = 20.0  # mean absolute difference of grey thumbnails (of 255) that marks a new shot
 FLOW_MAX_SIDE = 480  # flow is computed at this size at most, then scaled up
 BLEND = 0.9  # weight of the warped previous output where the flow is reliable
 RELIABLE_ERROR = 20.0  # warping error of the denoised photo (of 255) where the weight falls to BLEND/e
