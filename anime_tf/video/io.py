@@ -110,7 +110,7 @@ def _frames(container, stream):
 class Writer:
     """An MP4 with H.264 video (timestamps of the input's) and the input's audio (copied or AAC)."""
 
-    def __init__(self, path, info, source_container_audio=None, crf=18):
+    def __init__(self, path, info, audio_source=None, crf=18):
         self.encoder = choose_encoder()
         self.container = av.open(str(path), "w", format="mp4")
         video = self.container.add_stream(self.encoder, rate=info.rate)
@@ -120,8 +120,8 @@ class Writer:
             video.options = {"crf": str(crf), "preset": "medium"}
         self.video = video
         self.audio, self._audio_decoder = None, None
-        if source_container_audio is not None:
-            self._add_audio(source_container_audio)
+        if audio_source is not None:
+            self._add_audio(audio_source)
 
     def _add_audio(self, source):
         if source.codec_context.name in MP4_AUDIO:
