@@ -206,7 +206,10 @@ MIRRORED = textwrap.dedent("""
         for x, y in zip(a.variables, b.variables):
             worst = max(worst, float(np.max(np.abs(x.numpy() - y.numpy()))))
     print("max weight difference", worst, one.losses["g/total"], two.losses["g/total"])
-    assert worst < 1e-4, worst
+    # Adam moves a weight by about its learning rate whatever the gradient's size, so where a gradient
+    # is near zero the two reductions' rounding can flip its sign: up to 2 x (2e-4 + 2e-5) apart
+    # (1.7e-4 seen on AVX2, under 1e-4 on AVX-512). The losses are the sharper check.
+    assert worst < 4.4e-4, worst
     assert abs(one.losses["g/total"] - two.losses["g/total"]) < 1e-3 * abs(one.losses["g/total"])
 """)
 
