@@ -30,7 +30,6 @@ class VideoInfo:
     rate: Fraction  # average frame rate (timestamps are kept frame by frame)
     time_base: Fraction
     frames: int  # as the container says; 0 when it does not
-    duration: float  # seconds, 0 when unknown
     rotation: int
     audio: str | None  # codec name
 
@@ -58,9 +57,8 @@ def probe(container, stream, max_side=None):
     width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
     width, height = output_size(width, height, max_side)
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-    duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
     return VideoInfo(width, height, stream.average_rate or Fraction(30), stream.time_base, stream.frames,
-                     duration, rotation, audio)
+                     rotation, audio)
 
 
 def output_size(width, height, max_side=None):
