@@ -72,6 +72,8 @@ flags.DEFINE_string("teacher", None, "Distil: train the generator (--width, --bl
                     "weights' output on the photos, instead of training a style (no --style_dir).")
 flags.DEFINE_string("teacher_cache", None, "Where the teacher's outputs are kept (default: "
                     "MODEL_DIR/teacher_cache); they are rendered once per photo and scale.")
+flags.DEFINE_integer("teacher_size", None, "Distil: the teacher renders photos at a shorter side of 1-1.25x "
+                     "this (default: --image_size); crops of --image_size are taken from them.")
 flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teacher's pixels (1.0); "
                    "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
                    "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")
@@ -82,7 +84,7 @@ OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs",
                "save_every_steps", "sample_every_steps", "d_warmup_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
                "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
                "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache",
-               "width", "blocks", "teacher", "teacher_cache", "pixel_weight", "distill_lr"]
+               "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight", "distill_lr"]
 
 
 def main(argv):

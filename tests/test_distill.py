@@ -167,10 +167,15 @@ def test_train_py_distils_without_a_style_folder_and_says_what_is_missing(photos
     result = subprocess.run(base, capture_output=True, text=True)
     assert result.returncode == 2 and "--style_dir" in result.stderr and "--teacher" in result.stderr
     result = subprocess.run(base + ["--teacher=" + str(random_weights), "--width=0.25", "--blocks=1",
-                                    "--image_size=64", "--batch_size=2", "--steps_per_epoch=2", "--epochs=1"],
-                            capture_output=True, text=True)
+                                    "--image_size=64", "--teacher_size=80", "--batch_size=2",
+                                    "--steps_per_epoch=2", "--epochs=1"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_generator(tmp_path / "run").architecture == {"width": 0.25, "blocks": 1}
+    [cache] = (tmp_path / "run" / "teacher_cache").iterdir()  # rendered at 80, cropped at 64
+    assert cache.name.endswith("-80") and min(Image.open(next(cache.glob("*.s0.photo.png"))).size) == 80
+    result = subprocess.run(base + ["--teacher=" + str(random_weights), "--image_size=64", "--teacher_size=48"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "teacher_size" in result.stderr
     result = subprocess.run(base + ["--teacher=" + str(random_weights), "--width=0", "--epochs=1"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "width" in result.stderr

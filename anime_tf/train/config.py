@@ -67,6 +67,10 @@ class TrainConfig:
     # computed once per photo and scale into `teacher_cache` (default: model_dir/teacher_cache).
     teacher: str | None = None
     teacher_cache: str | None = None
+    # The teacher renders photos scaled to a shorter side of 1-1.25 x teacher_size (default:
+    # image_size); crops of image_size are taken from them, so small crops (fast steps) still
+    # learn the teacher at the scale it is used at.
+    teacher_size: int | None = None
     pixel_weight: float = 1.0  # L1 on pixels against the teacher; content_weight is VGG conv4_4
     distill_lr: float = 5e-4  # cosine decay to 5% over the run
 
@@ -76,6 +80,8 @@ class TrainConfig:
         from anime_tf.models.generator import check_architecture  # the one check, in one place
 
         check_architecture(self.width, self.blocks)
+        if self.teacher_size is not None and self.teacher_size < self.image_size:
+            raise ValueError(f"teacher_size ({self.teacher_size}) must be at least image_size ({self.image_size})")
         if self.teacher is None and self.style_dir is None:
             raise ValueError("a style folder is needed (--style_dir), or a --teacher to distil")
 

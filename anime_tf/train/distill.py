@@ -82,7 +82,7 @@ class Distiller(Trainer):
     def _inputs(self, photos, start):
         c = self.config
         cache = c.teacher_cache or Path(c.model_dir) / "teacher_cache"
-        pairs = teacher_pairs(photos, c.teacher, c.image_size, cache)
+        pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache)
         if not pairs:
             raise data.DataError(f"no photo in {c.photo_dir} could be rendered by the teacher")
         dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start)
