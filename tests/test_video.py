@@ -198,3 +198,70 @@ def test_existing_output_is_kept_unless_overwrite(random_weights, tmp_path, caps
     assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights), "--overwrite"]) == 0
     assert len(decoded(out)) == 4
     assert main(["video", str(source), "-o", str(tmp_path / "out.avi"), "--weights", str(random_weights)]) == 2
+
+
+class Killed(Exception):
+    """Stands for the process being killed mid-run."""
+
+
+class DiesAfter:
+    """A frame model that dies after `frames` frames, as a killed run would."""
+
+    def __init__(self, model, frames):
+        self.model, self.left = model, frames
+
+    def __call__(self, frames, cuts):
+        self.left -= len(frames)
+        if self.left < 0:
+            raise Killed
+        return self.model(frames, cuts)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_a_killed_run_resumes_after_its_last_segment_with_the_same_frames(hayao_weights, tmp_path):
+    from anime_tf.inference import Stylizer
+    from anime_tf.video.frames import KerasFrames
+    from anime_tf.video.parts import parts_folder
+    from anime_tf.video.pipeline import stylize_video
+
+    source = tmp_path / "in.mkv"
+    frames = moving_frames(30)
+    write_clip(source, frames, [Fraction(n, 30) for n in range(30)], Fraction(1, 1000), audio_codec="aac")
+    stylizer = Stylizer(hayao_weights)
+    run = dict(batch_size=4, crf=0, settings={"weights": "hayao"}, progress=False, segment_frames=8)
+    whole = stylize_video(source, tmp_path / "whole.mp4", KerasFrames(stylizer), **run)
+    assert whole.frames == 30 and whole.resumed == 0 and not parts_folder(tmp_path / "whole.mp4").exists()
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Killed):
+        stylize_video(source, out, DiesAfter(KerasFrames(stylizer), 22), **run)
+    parts = parts_folder(out)
+    assert not out.exists() and sorted(p.name for p in parts.glob("?????.mp4")) == ["00000.mp4", "00001.mp4"]
+    (parts / "00002.tmp.mp4").write_bytes(b"half a segment")  # what a SIGKILL leaves
+    with pytest.raises(io.VideoError, match="other settings .crf"):  # another job is not mixed in
+        stylize_video(source, out, KerasFrames(stylizer), **{**run, "crf": 10})
+
+    resumed = stylize_video(source, out, KerasFrames(stylizer), **run)
+    assert resumed.frames == 30 and resumed.resumed == 16 and not parts.exists()
+    assert [t for _, t in decoded(out)] == [t for _, t in decoded(tmp_path / "whole.mp4")]
+    for (a, _), (b, _) in zip(decoded(out), decoded(tmp_path / "whole.mp4")):
+        assert psnr(a, b) > 50  # the smoothing state was carried over: the frames an unbroken run makes
+    assert audio_of(out) == audio_of(tmp_path / "whole.mp4")
+
+
+def test_pixel_aspect_is_kept(random_weights, tmp_path):
+    source, out = tmp_path / "anamorphic.mkv", tmp_path / "out.mp4"
+    with av.open(str(source), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for n, rgb in enumerate(moving_frames(3)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = n
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights)]) == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)

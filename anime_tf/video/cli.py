@@ -35,6 +35,10 @@ def add_command(commands):
                    help="frames per model call (default: %(default)s)")
     p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
                    help="match each frame's brightness to the input's, as `stylize` does (default: on)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                   help="frames are encoded in segments kept in OUT.parts/ until OUT is complete; a run "
+                   "with the same input and settings continues after the last one (default: when "
+                   "OUT.parts/ holds such a run; --no-resume deletes it and starts over)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(run=run_video)
 
@@ -50,16 +54,23 @@ def run_video(args):
         return _fail(f"{args.output} exists; --overwrite replaces it")
     if not 0 <= args.crf <= 51:
         return _fail(f"--crf must be from 0 to 51, not {args.crf}")
-    frame_model = _frame_model(args)
-    if frame_model is None:
+    loaded = _frame_model(args)
+    if loaded is None:
         return EXIT_UNUSABLE
+    frame_model, settings = loaded
     try:
         result = stylize_video(args.input, args.output, frame_model, batch_size=args.batch_size,
                                max_side=args.max_side, crf=args.crf, smooth=args.smooth,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, settings=settings, resume=args.resume)
     except (VideoError, OutputExistsError) as err:
         return _fail(err)
-    print(f"wrote {args.output}: {result.frames} frames, video {result.encoder}, audio {result.audio}")
+    return report(args, result)
+
+
+def report(args, result):
+    """Say what was written; the exit code (1 when decoding stopped early)."""
+    resumed = f" ({result.resumed} from the earlier run)" if result.resumed else ""
+    print(f"wrote {args.output}: {result.frames} frames{resumed}, video {result.encoder}, audio {result.audio}")
     if result.stopped:
         print(f"{args.input}: decoding stopped after {result.frames} frames ({result.stopped}); "
               "the output holds those", file=sys.stderr)
@@ -73,12 +84,16 @@ def _frame_model(args):
     from anime_tf.video.frames import KerasFrames
     from anime_tf.weights import WeightsError
 
+    from anime_tf.weights import weights_identity
+
+    weights = args.weights or args.style or "hayao"
     try:
-        stylizer = Stylizer(args.weights or args.style or "hayao", keep_brightness=args.keep_brightness)
+        stylizer = Stylizer(weights, keep_brightness=args.keep_brightness)
+        settings = {"weights": weights_identity(weights), "keep_brightness": args.keep_brightness}
     except (FileNotFoundError, WeightsError, DownloadError, ValueError) as err:
         _fail(err)
         return None
-    return KerasFrames(stylizer, smooth=args.smooth)
+    return KerasFrames(stylizer, smooth=args.smooth), settings
 
 
 def _fail(message):

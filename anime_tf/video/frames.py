@@ -27,6 +27,15 @@ class KerasFrames:
         self._running = tf.function(self.generator.call_running, reduce_retracing=True)
         self._moments = self.generator.zero_moments()
 
+    def state(self):
+        """The running layer-norm moments ({name: array}), to resume a run."""
+        return {"moments": np.array([[m.numpy().item(), v.numpy().item()] for m, v in self._moments])}
+
+    def load_state(self, state):
+        shape = [1, 1, 1, 1]
+        self._moments = [(tf.constant(m, tf.float32, shape), tf.constant(v, tf.float32, shape))
+                         for m, v in state["moments"]]
+
     def __call__(self, frames, cuts):
         x = np.concatenate([to_model_range(frame) for frame in frames])
         if self.smooth:

@@ -1,13 +1,16 @@
 """Video in and out through PyAV (FFmpeg's libraries, in its wheels). No TensorFlow.
 
 Reading yields every frame upright (rotation metadata applied) with its own
-timestamp, and the audio packets; writing encodes H.264 in MP4 with each
-frame's timestamp kept (variable frame rate too) and copies the audio when
-MP4 can hold its codec, re-encoding it to AAC otherwise.
+timestamp. Writing is in two steps: `SegmentWriter` encodes frames to H.264
+in MP4 with each frame's timestamp kept (variable frame rate too), and
+`mux_final` joins the segments without re-encoding them and adds the
+input's audio, copied when MP4 can hold its codec and re-encoded to AAC
+otherwise (see `anime_tf.video.parts`).
 """
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from fractions import Fraction
 
 import av
@@ -32,6 +35,7 @@ class VideoInfo:
     frames: int  # as the container says; 0 when it does not
     rotation: int
     audio: str | None  # codec name
+    pixel_aspect: Fraction | None = None  # of the upright frames; None for square pixels
 
 
 def open_input(path):
@@ -58,7 +62,18 @@ def probe(container, stream, max_side=None):
     width, height = output_size(width, height, max_side)
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     return VideoInfo(width, height, stream.average_rate or Fraction(30), stream.time_base, stream.frames,
-                     rotation, audio)
+                     rotation, audio, pixel_aspect(stream, rotation))
+
+
+def pixel_aspect(stream, rotation=0):
+    """The stream's sample (pixel) aspect ratio as players show it, or None for square pixels.
+
+    Scaling keeps it (both sides scale alike); a quarter turn inverts it.
+    """
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar == 1:
+        return None
+    return 1 / Fraction(sar) if rotation in (90, 270) else Fraction(sar)
 
 
 def output_size(width, height, max_side=None):
@@ -74,18 +89,13 @@ def output_size(width, height, max_side=None):
     return width, height
 
 
-def read(path, info):
-    """Yield ("video", uint8 RGB frame, pts) and ("audio", packet) in file order; ("stop", reason) if cut short."""
+def read(path, info, skip=0):
+    """Yield ("video", uint8 RGB frame, pts) in order after the first `skip` frames; ("stop", reason) if cut short."""
     container, stream = open_input(path)
-    audio = container.streams.audio[0] if container.streams.audio else None
     with container:
         try:
-            for packet in container.demux([s for s in (stream, audio) if s is not None]):
-                if packet.stream is audio:
-                    if packet.dts is not None:
-                        yield "audio", packet
-                    continue
-                for frame in packet.decode():
+            for index, frame in enumerate(container.decode(stream)):
+                if index >= skip:
                     yield "video", upright_rgb(frame, info), frame.pts
         except av.FFmpegError as err:
             yield "stop", _reason(err)
@@ -105,58 +115,104 @@ def _frames(container, stream):
         return
 
 
-class Writer:
-    """An MP4 with H.264 video (timestamps of the input's) and the input's audio (copied or AAC)."""
+class SegmentWriter:
+    """H.264 video in MP4 with the input's timestamps: one segment of the output."""
 
-    def __init__(self, path, info, audio_source=None, crf=18):
+    def __init__(self, path, info, crf=18):
         self.encoder = choose_encoder()
         self.container = av.open(str(path), "w", format="mp4")
         video = self.container.add_stream(self.encoder, rate=info.rate)
         video.width, video.height, video.pix_fmt = info.width, info.height, "yuv420p"
         video.time_base = video.codec_context.time_base = self.time_base = info.time_base
+        if info.pixel_aspect:
+            video.codec_context.sample_aspect_ratio = info.pixel_aspect
         if self.encoder == "libx264":
             video.options = {"crf": str(crf), "preset": "medium"}
         self.video = video
-        self.audio, self._audio_decoder = None, None
-        if audio_source is not None:
-            self._add_audio(audio_source)
-
-    def _add_audio(self, source):
-        if source.codec_context.name in MP4_AUDIO:
-            self.audio = self.container.add_stream_from_template(source)
-        else:  # decode and encode: MP4 cannot hold this codec
-            self.audio = self.container.add_stream("aac", rate=source.codec_context.sample_rate)
-            self._audio_decoder = source.codec_context
-
-    @property
-    def audio_copied(self):
-        return self.audio is not None and self._audio_decoder is None
 
     def write_frame(self, rgb, pts):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
         frame.pts, frame.time_base = pts, self.time_base  # the muxer may give the stream another
         self.container.mux(self.video.encode(frame))
 
-    def write_audio(self, packet):
-        if self.audio is None:
-            return
-        if self._audio_decoder is None:
-            packet.stream = self.audio
-            self.container.mux(packet)
-            return
-        for frame in self._audio_decoder.decode(packet):
-            frame.pts = None  # the encoder numbers its own samples
-            self.container.mux(self.audio.encode(frame))
-
     def close(self):
-        """Flush the encoders and write the index."""
+        """Flush the encoder and write the index."""
         self.container.mux(self.video.encode(None))
-        if self._audio_decoder is not None:
-            self.container.mux(self.audio.encode(None))
         self.container.close()
 
     def abort(self):
         self.container.close()
+
+
+def mux_final(dest, segments, source):
+    """Join the segment files' video (not re-encoded) and `source`'s audio into the MP4 `dest`.
+
+    Returns how the audio went: "copied (aac)", "re-encoded to AAC (pcm_s16le)" or "none".
+    """
+    inputs = [av.open(str(path)) for path in segments]
+    audio_in = av.open(str(source))
+    try:
+        with av.open(str(dest), "w", format="mp4") as out:
+            video = out.add_stream_from_template(inputs[0].streams.video[0])
+            audio = _Audio(out, audio_in.streams.audio[0]) if audio_in.streams.audio else None
+            streams = [_video_packets(inputs, video)] + ([audio.packets()] if audio else [])
+            for _, _, packet in heapq.merge(*streams):  # in time order, as players read them
+                out.mux(packet)
+            if audio:
+                audio.flush()
+        return audio.description if audio else "none"
+    finally:
+        for container in inputs + [audio_in]:
+            container.close()
+
+
+def _video_packets(inputs, stream):
+    """(seconds, 0, packet) of every segment's video, decode timestamps kept increasing across joins."""
+    last = None
+    for container in inputs:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size == 0:
+                continue
+            if last is not None and packet.dts is not None and packet.dts <= last:
+                packet.dts = last + 1  # a new encoder's first frames start its own reorder delay
+            last = packet.dts
+            packet.stream = stream
+            yield float((packet.dts if packet.dts is not None else packet.pts) * packet.time_base), 0, packet
+
+
+class _Audio:
+    """The input's audio in the output: packets copied, or decoded and encoded to AAC."""
+
+    def __init__(self, out, source):
+        self.source, self.name = source, source.codec_context.name
+        self.copy = self.name in MP4_AUDIO
+        if self.copy:
+            self.stream = out.add_stream_from_template(source)
+        else:  # MP4 cannot hold this codec
+            self.stream = out.add_stream("aac", rate=source.codec_context.sample_rate)
+        self.description = f"copied ({self.name})" if self.copy else f"re-encoded to AAC ({self.name})"
+
+    def packets(self):
+        """(seconds, 1, packet) in order; stops quietly where the input is damaged."""
+        try:
+            for packet in self.source.container.demux(self.source):
+                if packet.dts is None:
+                    continue
+                for out in [packet] if self.copy else self._encode(packet):
+                    out.stream = self.stream
+                    yield float((out.dts if out.dts is not None else 0) * out.time_base), 1, out
+        except av.FFmpegError:
+            return
+
+    def _encode(self, packet):
+        for frame in self.source.codec_context.decode(packet):
+            frame.pts = None  # the encoder numbers its own samples
+            yield from self.stream.encode(frame)
+
+    def flush(self):
+        if not self.copy:
+            for packet in self.stream.encode(None):
+                self.stream.container.mux(packet)
 
 
 def choose_encoder():

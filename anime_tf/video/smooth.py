@@ -37,6 +37,13 @@ class SceneCuts:
         self._last = small
         return cut
 
+    def state(self):
+        """What the next call depends on ({name: array}), to resume a run."""
+        return {} if self._last is None else {"last": self._last}
+
+    def load_state(self, state):
+        self._last = state.get("last")
+
 
 class FlowSmoother:
     """Blends each stylized frame with the previous output, warped by the photos' optical flow.
@@ -65,6 +72,13 @@ class FlowSmoother:
             result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
         self._photo, self._output = photo, result
         return result
+
+    def state(self):
+        """The previous photo and output ({name: array}), to resume a run."""
+        return {} if self._photo is None else {"photo": self._photo, "output": self._output}
+
+    def load_state(self, state):
+        self._photo, self._output = state.get("photo"), state.get("output")
 
     def _sampling_grid(self, photo):
         """(map_x, map_y): where each pixel of this frame was in the previous one."""
