@@ -39,6 +39,7 @@ setup(
         "gpu": [f"tensorflow[and-cuda]=={TENSORFLOW}", *TRAINING, *FACES, *SERVE, *ONNX_EXPORT, *VIDEO],
         "faces": FACES,
         "onnx": ONNX_RUNTIME,
+        "video": VIDEO,  # for the edge runner's --video; the tf and gpu extras have it
         "serve": SERVE,
         # httpx for the API tests; Playwright drives the system's Chromium (no browser download).
         "test": ["pytest>=8", "httpx>=0.27", "playwright>=1.45"],

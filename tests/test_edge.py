@@ -88,3 +88,26 @@ def test_anime_tf_without_tensorflow_says_what_to_install(shared_images, tmp_pat
     assert result.returncode == 2, result.stderr
     assert "needs TensorFlow" in result.stderr and "pip install 'anime-tf[tf]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_video_without_tensorflow(hayao_tflite, tmp_path):
+    from fractions import Fraction
+
+    from clips import decoded, moving_frames, write_clip
+
+    source, out = tmp_path / "in.mkv", tmp_path / "anime.mp4"
+    stamps = [Fraction(n, 25) for n in range(12)]
+    write_clip(source, moving_frames(12, 72, 96), stamps, Fraction(1, 1000), audio_codec="aac")
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, "--model", str(hayao_tflite), "--video",
+                             str(source), "-o", str(out), "--threads", "2"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "12 frames" in result.stdout and "audio copied (aac)" in result.stdout
+    frames = decoded(out)
+    assert [t for _, t in frames] == stamps  # every frame, at its time, at the input's size
+    assert frames[0][0].shape == (72, 96, 3)
+    model = EdgeStylizer(EdgeModel(hayao_tflite, threads=2))
+    expected = np.asarray(Image.fromarray(model.stylize_array(moving_frames(1, 72, 96)[0])).resize((96, 72)))
+    assert np.abs(frames[0][0].astype(float) - expected).mean() < 8  # the first frame is not blended
+    again = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, "--model", str(hayao_tflite), "--video",
+                            str(source), "-o", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "--overwrite" in again.stderr

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from anime_tf import batch
+from anime_tf.video.cli import add_encoding_arguments
 
 PROG = "anime-tf-edge"
 
@@ -37,6 +39,11 @@ def build_parser():
     batch.add_face_arguments(parser, "a .tflite or .onnx model for the face crops (default: --model)")
     parser.add_argument("--benchmark", type=batch.positive_int, metavar="N",
                         help="print the model's median latency over N runs after warm-up")
+    video = parser.add_argument_group("video (needs PyAV and OpenCV: pip install 'anime-tf[video]')")
+    video.add_argument("--video", type=Path, metavar="IN",
+                       help="stylize this video into the MP4 -o OUT, sound and timing kept, as `anime-tf "
+                       "video` does (exit 1 when decoding stopped early)")
+    add_encoding_arguments(video, "remove flicker: textures follow the motion")
     return parser
 
 
@@ -45,9 +52,19 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from anime_tf.edge.runner import EdgeStylizer, open_model
 
-    if not args.inputs and not args.benchmark:
-        batch.report(PROG, "give INPUT images, --benchmark N, or both")
+    if not args.inputs and not args.benchmark and not args.video:
+        batch.report(PROG, "give INPUT images, --video IN, --benchmark N, or a mix")
         return batch.EXIT_UNUSABLE
+    if args.video and (args.inputs or args.faces or args.tile):
+        batch.report(PROG, "--video takes no INPUT images, --faces or --tile")
+        return batch.EXIT_UNUSABLE
+    if args.video:
+        from anime_tf.video.cli import check_output
+
+        problem = check_output(args)
+        if problem:
+            batch.report(PROG, problem)
+            return batch.EXIT_UNUSABLE
     try:
         def load(path):
             return open_model(path, threads=args.threads, xnnpack=not args.reference_kernels,
@@ -67,6 +84,8 @@ def main(argv=None):
             return batch.EXIT_OK
     stylizer = EdgeStylizer(model, tile=args.tile, tile_overlap=args.tile_overlap,
                             max_side=args.max_side, keep_brightness=args.keep_brightness)
+    if args.video:
+        return _video(args, stylizer)
     if args.faces:
         from anime_tf.face.landmarks import FaceModelError
 
@@ -77,6 +96,16 @@ def main(argv=None):
             batch.report(PROG, err)
             return batch.EXIT_UNUSABLE
     return batch.stylize_files(args, lambda: stylizer, PROG)
+
+
+def _video(args, stylizer):
+    from anime_tf.files import sha256_of
+    from anime_tf.video.cli import write_video
+    from anime_tf.video.exported import ExportedFrames
+
+    args.input = args.video
+    settings = {"model": sha256_of(args.model), "keep_brightness": args.keep_brightness}
+    return write_video(args, ExportedFrames(stylizer), settings, PROG)
 
 
 if __name__ == "__main__":

@@ -26,44 +26,61 @@ def add_command(commands):
                         help="official weights by name, fetched on first use (default: hayao)")
     p.add_argument("--max-side", type=batch.positive_int, metavar="N",
                    help="scale frames down so the longer side is at most N pixels (needed above 4096)")
-    p.add_argument("--crf", type=int, default=18, metavar="Q",
-                   help="H.264 quality, 0 (lossless) to 51; lower is better and larger (default: %(default)s)")
-    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
-                   help="remove flicker: layer-norm statistics carried across frames (restarted at scene "
-                   "cuts) and textures that follow the motion (default: on; --no-smooth for frame by frame)")
+    add_encoding_arguments(p, "remove flicker: layer-norm statistics carried across frames (restarted at "
+                           "scene cuts) and textures that follow the motion")
     p.add_argument("--batch-size", type=batch.positive_int, default=DEFAULT_BATCH, metavar="N",
                    help="frames per model call (default: %(default)s)")
     p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
                    help="match each frame's brightness to the input's, as `stylize` does (default: on)")
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
-                   help="frames are encoded in segments kept in OUT.parts/ until OUT is complete; a run "
-                   "with the same input and settings continues after the last one (default: when "
-                   "OUT.parts/ holds such a run; --no-resume deletes it and starts over)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(run=run_video)
 
 
+def add_encoding_arguments(p, smooth_help):
+    """The flags `anime-tf video` and `anime-tf-edge --video` share."""
+    p.add_argument("--crf", type=int, default=18, metavar="Q",
+                   help="H.264 quality, 0 (lossless) to 51; lower is better and larger (default: %(default)s)")
+    p.add_argument("--smooth", action=argparse.BooleanOptionalAction, default=True,
+                   help=f"{smooth_help} (default: on; --no-smooth for frame by frame)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                   help="frames are encoded in segments kept in OUT.parts/ until OUT is complete; a run "
+                   "with the same input and settings continues after the last one (default: when "
+                   "OUT.parts/ holds such a run; --no-resume deletes it and starts over)")
+
+
 def run_video(args):
+    problem = check_output(args)
+    if problem:
+        return _fail(problem)
+    loaded = _frame_model(args)
+    if loaded is None:
+        return EXIT_UNUSABLE
+    return write_video(args, *loaded, prog="anime-tf video", batch_size=args.batch_size)
+
+
+def check_output(args):
+    """What is wrong with OUT or --crf before any model is loaded, or None."""
+    if args.output.suffix.lower() != ".mp4":
+        return f"{args.output}: the output is an MP4 file; name it .mp4"
+    if args.output.exists() and not args.overwrite:
+        return f"{args.output} exists; --overwrite replaces it"
+    if not 0 <= args.crf <= 51:
+        return f"--crf must be from 0 to 51, not {args.crf}"
+    return None
+
+
+def write_video(args, frame_model, settings, prog, batch_size=DEFAULT_BATCH):
+    """Stylize args.input into args.output; the exit code."""
     from anime_tf.files import OutputExistsError
     from anime_tf.video.io import VideoError
     from anime_tf.video.pipeline import stylize_video
 
-    if args.output.suffix.lower() != ".mp4":
-        return _fail(f"{args.output}: the output is an MP4 file; name it .mp4")
-    if args.output.exists() and not args.overwrite:
-        return _fail(f"{args.output} exists; --overwrite replaces it")
-    if not 0 <= args.crf <= 51:
-        return _fail(f"--crf must be from 0 to 51, not {args.crf}")
-    loaded = _frame_model(args)
-    if loaded is None:
-        return EXIT_UNUSABLE
-    frame_model, settings = loaded
     try:
-        result = stylize_video(args.input, args.output, frame_model, batch_size=args.batch_size,
+        result = stylize_video(args.input, args.output, frame_model, batch_size=batch_size,
                                max_side=args.max_side, crf=args.crf, smooth=args.smooth,
                                overwrite=args.overwrite, settings=settings, resume=args.resume)
     except (VideoError, OutputExistsError) as err:
-        return _fail(err)
+        return _fail(err, prog)
     return report(args, result)
 
 
@@ -96,6 +113,6 @@ def _frame_model(args):
     return KerasFrames(stylizer, smooth=args.smooth), settings
 
 
-def _fail(message):
-    print(f"anime-tf video: {message}", file=sys.stderr)
+def _fail(message, prog="anime-tf video"):
+    print(f"{prog}: {message}", file=sys.stderr)
     return EXIT_UNUSABLE
