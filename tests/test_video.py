@@ -232,3 +232,53 @@ def test_pixel_aspect_is_kept(random_weights, tmp_path):
     assert main(["video", str(source), "-o", str(out), "--weights", str(random_weights)]) == 0
     with av.open(str(out)) as container:
         assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
+
+
+def synthetic_face(x=0.0):
+    """478 landmarks of a face 100 px between the outer eye corners, shifted by x."""
+    face = np.random.default_rng(1).uniform(0, 100, (478, 2)).astype(np.float32)
+    face[33], face[263] = (0, 50), (100, 50)
+    return face + np.float32([x, 0])
+
+
+def test_landmark_smoothing_holds_a_still_face_follows_a_moving_one_and_restarts_at_cuts():
+    from anime_tf.video.faces import LandmarkSmoother, jitter
+
+    rng = np.random.default_rng(0)
+    still = [synthetic_face() + rng.normal(0, 1.5, (478, 2)).astype(np.float32) for _ in range(30)]
+    smoother = LandmarkSmoother()
+    assert jitter([smoother([f])[0] for f in still]) < 0.6 * jitter(still)
+    moving = [synthetic_face(10.0 * t) for t in range(30)]  # 10 px a frame: a tenth of the face
+    smoother = LandmarkSmoother()
+    followed = [smoother([f])[0] for f in moving]
+    assert np.abs(followed[-1] - moving[-1]).mean() < 1.0
+    elsewhere = synthetic_face(30.0)
+    assert np.array_equal(smoother([elsewhere], cut=True)[0], elsewhere)
+
+
+def test_faces_on_video_repaint_the_faces_and_keep_the_rest(hayao_weights, face_model, tmp_path):
+    source = tmp_path / "webcam.mkv"
+    frames = decoded(clip("webcam_face.mkv"))[:2]
+    write_clip(source, [f for f, _ in frames], [t for _, t in frames], Fraction(1, 1000))
+    base = ["video", str(source), "--weights", str(hayao_weights), "--crf", "0",
+            "--no-smooth"]
+    assert main(base + ["-o", str(tmp_path / "plain.mp4")]) == 0
+    assert main(base + ["-o", str(tmp_path / "faces.mp4"), "--faces", "--face-model", str(face_model)]) == 0
+    plain, faces = decoded(tmp_path / "plain.mp4"), decoded(tmp_path / "faces.mp4")
+    assert len(faces) == 2
+    for (a, _), (b, _) in zip(plain, faces):
+        change = np.abs(a.astype(float) - b).mean(axis=2)
+        assert change.max() > 40  # the face was painted from its own aligned crop
+        assert np.mean(change > 8) < 0.25  # and only the face: the rest is the frame's own stylization
+
+
+def test_landmark_smoothing_halves_the_jitter_of_a_real_face(landmarker):
+    from anime_tf.face.landmarks import inter_ocular
+    from anime_tf.video.faces import LandmarkSmoother, jitter
+
+    raw = [landmarker.detect(f)[0] for f, _ in decoded(clip("webcam_face.mkv"))[:40]]
+    smoother = LandmarkSmoother()
+    smoothed = [smoother([f])[0] for f in raw]
+    assert jitter(smoothed) < 0.7 * jitter(raw)
+    lag = np.mean([np.linalg.norm(a - b, axis=1).mean() / inter_ocular(a) for a, b in zip(raw, smoothed)])
+    assert lag < 0.03  # within 3% of the eye distance of where MediaPipe puts the face

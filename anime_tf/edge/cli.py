@@ -55,8 +55,8 @@ def main(argv=None):
     if not args.inputs and not args.benchmark and not args.video:
         batch.report(PROG, "give INPUT images, --video IN, --benchmark N, or a mix")
         return batch.EXIT_UNUSABLE
-    if args.video and (args.inputs or args.faces or args.tile):
-        batch.report(PROG, "--video takes no INPUT images, --faces or --tile")
+    if args.video and (args.inputs or args.tile):
+        batch.report(PROG, "--video takes no INPUT images or --tile")
         return batch.EXIT_UNUSABLE
     if args.video:
         from anime_tf.video.cli import check_output
@@ -85,7 +85,7 @@ def main(argv=None):
     stylizer = EdgeStylizer(model, tile=args.tile, tile_overlap=args.tile_overlap,
                             max_side=args.max_side, keep_brightness=args.keep_brightness)
     if args.video:
-        return _video(args, stylizer)
+        return _video(args, stylizer, face_model)
     if args.faces:
         from anime_tf.face.landmarks import FaceModelError
 
@@ -98,14 +98,23 @@ def main(argv=None):
     return batch.stylize_files(args, lambda: stylizer, PROG)
 
 
-def _video(args, stylizer):
+def _video(args, stylizer, face_model):
+    from anime_tf.edge.runner import EdgeStylizer
+    from anime_tf.face.landmarks import FaceModelError
     from anime_tf.files import sha256_of
-    from anime_tf.video.cli import write_video
+    from anime_tf.video.cli import with_faces, write_video
     from anime_tf.video.exported import ExportedFrames
 
     args.input = args.video
     settings = {"model": sha256_of(args.model), "keep_brightness": args.keep_brightness}
-    return write_video(args, ExportedFrames(stylizer), settings, PROG)
+    faces = EdgeStylizer(face_model, keep_brightness=args.keep_brightness)
+    try:
+        frame_model, settings = with_faces(args, ExportedFrames(stylizer), stylizer, faces, settings,
+                                           min(face_model.fixed_size or (0,)) or None)
+    except FaceModelError as err:
+        batch.report(PROG, err)
+        return batch.EXIT_UNUSABLE
+    return write_video(args, frame_model, settings, PROG)
 
 
 if __name__ == "__main__":

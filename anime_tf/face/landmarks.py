@@ -109,7 +109,7 @@ class FaceLandmarker:
             for face in self._detect_in(window):
                 if _whole_in_window(face, top, left, size, height, width):
                     face = face + np.array([left, top], np.float32)
-                    if not any(_same_face(face, kept) for kept in faces):
+                    if not any(same_face(face, kept) for kept in faces):
                         faces.append(face)
         return sorted(faces, key=lambda face: -inter_ocular(face))
 
@@ -169,7 +169,8 @@ def _whole_in_window(face, top, left, size, height, width, margin=2):
             and (y1 < size - margin or top + size >= height))
 
 
-def _same_face(a, b):
+def same_face(a, b):
+    """Whether two landmark sets are one face: centres closer than half the larger inter-ocular distance."""
     return np.linalg.norm(a.mean(axis=0) - b.mean(axis=0)) < 0.5 * max(inter_ocular(a), inter_ocular(b))
 
 

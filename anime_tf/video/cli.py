@@ -33,6 +33,7 @@ def add_command(commands):
     p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
                    help="match each frame's brightness to the input's, as `stylize` does (default: on)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    batch.add_face_arguments(p, "weights for the face crops (default: those of the whole frame)")
     p.set_defaults(run=run_video)
 
 
@@ -95,6 +96,21 @@ def report(args, result):
     return EXIT_OK
 
 
+def with_faces(args, frame_model, stylizer, face_stylizer, settings, crop_size=None):
+    """`frame_model` followed by the face pass with smoothed landmarks when --faces is given.
+
+    Returns (frame model, settings); raises FaceModelError.
+    """
+    if not args.faces:
+        return frame_model, settings
+    from anime_tf.video.faces import FaceFrames
+
+    painter = batch.with_face_pass(args, stylizer, face_stylizer, crop_size)
+    settings = {**settings, "faces": True, "face_weights": str(args.face_weights),
+                "face_crop_size": painter.crop_size}
+    return FaceFrames(frame_model, painter), settings
+
+
 def _frame_model(args):
     from anime_tf.download import DownloadError
     from anime_tf.inference import Stylizer
@@ -103,14 +119,17 @@ def _frame_model(args):
 
     from anime_tf.weights import weights_identity
 
+    from anime_tf.face.landmarks import FaceModelError
+
     weights = args.weights or args.style or "hayao"
     try:
         stylizer = Stylizer(weights, keep_brightness=args.keep_brightness)
+        face_stylizer = Stylizer(args.face_weights, keep_brightness=args.keep_brightness) if args.face_weights else None
         settings = {"weights": weights_identity(weights), "keep_brightness": args.keep_brightness}
-    except (FileNotFoundError, WeightsError, DownloadError, ValueError) as err:
+        return with_faces(args, KerasFrames(stylizer, smooth=args.smooth), stylizer, face_stylizer, settings)
+    except (FileNotFoundError, WeightsError, DownloadError, ValueError, FaceModelError) as err:
         _fail(err)
         return None
-    return KerasFrames(stylizer, smooth=args.smooth), settings
 
 
 def _fail(message, prog="anime-tf video"):
