@@ -1,15 +1,19 @@
 """Video: pipeline frame rate against the model alone on the same frames, and flicker with and without smoothing.
 
-    python benchmarks/bench_video.py --weights hayao.weights.h5 --videos ../shared/videos
+    python benchmarks/bench_video.py --weights hayao.weights.h5 --videos ../shared/videos \
+        --int8 hayao_int8_dynamic.tflite
 
 Speed: the first --frames frames of a clip, scaled to 360p and 720p (written
 to a lossless temporary clip first), through `stylize_video` (decode, model,
 smoothing, encode in their threads) and through the frame model alone
 (`KerasFrames` on the frames already decoded, no smoothing, no I/O),
-interleaved for --rounds rounds; medians. Flicker: every shared clip whole
-at --flicker-side, frame by frame and smoothed: mean |output change| / mean
-|photo change| between consecutive frames (cuts left out), and the PSNR of
-each smoothed frame against the unsmoothed one.
+interleaved for --rounds rounds; medians. With --int8, the same for an
+exported model through the edge runner (`ExportedFrames`, as
+`anime-tf-edge --video` runs it). Flicker: the first --flicker-frames frames
+of every shared clip at --flicker-side (0: full size), frame by frame and
+smoothed: mean |output change| / mean |photo change| between consecutive
+frames (cuts left out), and the PSNR of each smoothed frame against the
+unsmoothed one.
 """
 import argparse
 import statistics
@@ -24,6 +28,7 @@ import numpy as np
 from anime_tf.export.report import psnr
 from anime_tf.inference import Stylizer
 from anime_tf.video import io
+from anime_tf.video.exported import ExportedFrames
 from anime_tf.video.frames import KerasFrames
 from anime_tf.video.pipeline import stylize_video
 from anime_tf.video.smooth import SceneCuts, flicker
@@ -32,9 +37,11 @@ SIZES = {"360p": (640, 360), "720p": (1280, 720)}
 
 
 def scaled_clip(source, size, frames, folder):
-    """The first `frames` frames of `source` resized to `size`, as a near-lossless MP4."""
-    path = Path(folder) / f"{source.stem}_{size[1]}p.mp4"
+    """The first `frames` frames of `source` resized to `size` (None: as it is), as a near-lossless MP4."""
+    path = Path(folder) / f"{source.stem}_{size[1] if size else 'full'}p.mp4"
     with av.open(str(source)) as inp, av.open(str(path), "w") as out:
+        first = inp.streams.video[0].codec_context
+        size = size or (first.width, first.height)
         stream = out.add_stream("libx264", rate=30, options={"crf": "4"})
         stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         for i, frame in enumerate(inp.decode(video=0)):
@@ -54,10 +61,11 @@ def decoded_frames(path, max_side=None):
     return [item[1] for item in io.read(path, info) if item[0] == "video"]
 
 
-def speed(stylizer, clip, rounds, batch, folder):
+def speed(make_model, clip, rounds, batch, folder):
+    """(frames, {"model" | "pipeline" | "pipeline --no-smooth": median seconds}); make_model(smooth)."""
     photos = decoded_frames(clip)
     cuts = [True] + [False] * (len(photos) - 1)
-    models = {smooth: KerasFrames(stylizer, smooth=smooth) for smooth in (False, True)}
+    models = {smooth: make_model(smooth) for smooth in (False, True)}
     for model in models.values():  # warm-up: tracing is not per-frame work
         model(photos[:batch], cuts[:batch])
     times = {"model": [], "pipeline": [], "pipeline --no-smooth": []}
@@ -74,15 +82,16 @@ def speed(stylizer, clip, rounds, batch, folder):
     return len(photos), {name: statistics.median(t) for name, t in times.items()}
 
 
-def flicker_figures(stylizer, clip, side, folder):
+def flicker_figures(stylizer, clip, side, frames, folder):
+    clip = scaled_clip(clip, None, frames, folder)
     outputs = {}
     for smooth in (False, True):
         out = Path(folder) / f"flicker_{smooth}.mp4"
-        stylize_video(clip, out, KerasFrames(stylizer, smooth=smooth), max_side=side, crf=0, smooth=smooth,
-                      overwrite=True, progress=False)
+        stylize_video(clip, out, KerasFrames(stylizer, smooth=smooth), max_side=side or None, crf=0,
+                      smooth=smooth, overwrite=True, progress=False)
         with av.open(str(out)) as container:
             outputs[smooth] = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    photos = decoded_frames(clip, side)
+    photos = decoded_frames(clip, side or None)
     scene_cuts = SceneCuts()
     cuts = [scene_cuts(p) for p in photos]
     plain, smoothed = (flicker(photos, outputs[s], cuts) for s in (False, True))
@@ -97,31 +106,44 @@ def main():
     parser.add_argument("--frames", type=int, default=24, help="frames of the speed clips")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--flicker-side", type=int, default=256, help="0 to skip the flicker figures")
+    parser.add_argument("--int8", type=Path, help="an exported .tflite or .onnx (any size) for the edge rows")
+    parser.add_argument("--flicker-side", type=int, default=256, help="longest side; 0 for full size")
+    parser.add_argument("--flicker-frames", type=int, default=100000, help="0 to skip the flicker figures")
     parser.add_argument("--sizes", default="360p,720p", help="speed clip sizes (360p, 720p); none to skip")
     args = parser.parse_args()
     stylizer = Stylizer(args.weights)
+    models = {"Keras": lambda smooth: KerasFrames(stylizer, smooth=smooth)}
+    if args.int8:
+        from anime_tf.edge.runner import EdgeStylizer, open_model
+
+        edge = EdgeStylizer(open_model(args.int8, threads=2))
+        models[f"{args.int8.name}, edge runner"] = lambda smooth: ExportedFrames(edge)
     clips = sorted(p for p in args.videos.iterdir() if p.suffix in (".mp4", ".mkv"))
     with tempfile.TemporaryDirectory() as folder:
-        print("| size | frames | model alone (frames/s) | pipeline, smoothed | pipeline, frame by frame "
+        print("| size | model | frames | model alone (frames/s) | pipeline, smoothed | pipeline, frame by frame "
               "| pipeline / model (smoothed) |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for name, size in SIZES.items():
             if name not in args.sizes.split(","):
                 continue
             clip = scaled_clip(clips[0], size, args.frames, folder)
-            count, seconds = speed(stylizer, clip, args.rounds, args.batch_size, folder)
-            fps = {k: count / v for k, v in seconds.items()}
-            print(f"| {name} | {count} | {fps['model']:.2f} | {fps['pipeline']:.2f} | "
-                  f"{fps['pipeline --no-smooth']:.2f} | {100 * fps['pipeline'] / fps['model']:.0f}% |", flush=True)
-        if not args.flicker_side:
+            for model_name, make_model in models.items():
+                count, seconds = speed(make_model, clip, args.rounds, args.batch_size, folder)
+                fps = {k: count / v for k, v in seconds.items()}
+                print(f"| {name} | {model_name} | {count} | {fps['model']:.2f} | {fps['pipeline']:.2f} | "
+                      f"{fps['pipeline --no-smooth']:.2f} | {100 * fps['pipeline'] / fps['model']:.0f}% |",
+                      flush=True)
+        if not args.flicker_frames:
             return
-        print(f"\nFlicker at {args.flicker_side} px (output change / photo change; lower is steadier)")
+        side = f"{args.flicker_side} px" if args.flicker_side else "full size"
+        print(f"\nFlicker at {side}, first {args.flicker_frames} frames "
+              "(output change / photo change; lower is steadier)")
         print("| clip | cuts | frame by frame | smoothed | less flicker | PSNR smoothed vs frame by frame, "
               "median / min (dB) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for clip in clips:
-            plain, smoothed, median, low, cuts = flicker_figures(stylizer, clip, args.flicker_side, folder)
+            plain, smoothed, median, low, cuts = flicker_figures(stylizer, clip, args.flicker_side,
+                                                                 args.flicker_frames, folder)
             print(f"| {clip.name} | {cuts} | {plain:.3f} | {smoothed:.3f} | {100 * (1 - smoothed / plain):.0f}% | "
                   f"{median:.1f} / {low:.1f} |", flush=True)
 

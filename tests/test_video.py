@@ -53,7 +53,7 @@ def test_shared_clips_keep_every_frame_timestamp_and_the_sound(name, hayao_weigh
     written, original = decoded(out), decoded(source)
     assert len(written) == len(original)
     assert [t for _, t in written] == [t for _, t in original]  # exactly, variable rate or not
-    assert written[0][0].shape[:2] == (36, 64) if name != "webcam_face.mkv" else (48, 64)
+    assert written[0][0].shape[:2] == ((36, 64) if name != "webcam_face.mkv" else (48, 64))
     audio = audio_of(source)
     if audio is None:
         assert audio_of(out) is None
