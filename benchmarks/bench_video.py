@@ -13,7 +13,10 @@ exported model through the edge runner (`ExportedFrames`, as
 of every shared clip at --flicker-side (0: full size), frame by frame and
 smoothed: mean |output change| / mean |photo change| between consecutive
 frames (cuts left out), and the PSNR of each smoothed frame against the
-unsmoothed one.
+unsmoothed one. With --face-model, the landmark jitter of the --faces pass on
+webcam_face.mkv (one frontal face throughout): the mean second difference of
+the landmarks over frames, raw and smoothed, in inter-ocular distances, and
+the smoothed landmarks' mean distance from the raw ones (lag).
 """
 import argparse
 import statistics
@@ -99,6 +102,19 @@ def flicker_figures(stylizer, clip, side, frames, folder):
     return plain, smoothed, np.median(closeness), min(closeness), sum(cuts) - 1
 
 
+def face_jitter(face_model, clip):
+    """(raw jitter, smoothed jitter, lag) of the largest face's landmarks over the clip's frames."""
+    from anime_tf.face.landmarks import FaceLandmarker, inter_ocular
+    from anime_tf.video.faces import LandmarkSmoother, jitter
+
+    with FaceLandmarker(face_model) as landmarker:
+        raw = [faces[0] for faces in map(landmarker.detect, decoded_frames(clip)) if faces]
+    smoother = LandmarkSmoother()
+    smoothed = [smoother([face])[0] for face in raw]
+    lag = np.mean([np.linalg.norm(a - b, axis=1).mean() / inter_ocular(a) for a, b in zip(raw, smoothed)])
+    return jitter(raw), jitter(smoothed), float(lag), len(raw)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", required=True)
@@ -106,6 +122,7 @@ def main():
     parser.add_argument("--frames", type=int, default=24, help="frames of the speed clips")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--face-model", help="face_landmarker.task: measure the face pass's landmark jitter")
     parser.add_argument("--int8", type=Path, help="an exported .tflite or .onnx (any size) for the edge rows")
     parser.add_argument("--flicker-side", type=int, default=256, help="longest side; 0 for full size")
     parser.add_argument("--flicker-frames", type=int, default=100000, help="0 to skip the flicker figures")
@@ -113,12 +130,18 @@ def main():
     args = parser.parse_args()
     stylizer = Stylizer(args.weights)
     models = {"Keras": lambda smooth: KerasFrames(stylizer, smooth=smooth)}
+    int8_size = None
     if args.int8:
         from anime_tf.edge.runner import EdgeStylizer, open_model
 
         edge = EdgeStylizer(open_model(args.int8, threads=2))
         models[f"{args.int8.name}, edge runner"] = lambda smooth: ExportedFrames(edge)
+        int8_size = edge.model.fixed_size  # (height, width), or None for any size
     clips = sorted(p for p in args.videos.iterdir() if p.suffix in (".mp4", ".mkv"))
+    if args.face_model:
+        raw, smoothed, lag, count = face_jitter(args.face_model, args.videos / "webcam_face.mkv")
+        print(f"Landmark jitter on webcam_face.mkv ({count} frames with the face): raw {raw:.4f}, smoothed "
+              f"{smoothed:.4f} ({smoothed / raw:.2f}x), lag {lag:.4f} inter-ocular distances\n", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         print("| size | model | frames | model alone (frames/s) | pipeline, smoothed | pipeline, frame by frame "
               "| pipeline / model (smoothed) |")
@@ -128,6 +151,8 @@ def main():
                 continue
             clip = scaled_clip(clips[0], size, args.frames, folder)
             for model_name, make_model in models.items():
+                if model_name != "Keras" and int8_size and int8_size != size[::-1]:
+                    continue  # a fixed-size export runs at its own size only
                 count, seconds = speed(make_model, clip, args.rounds, args.batch_size, folder)
                 fps = {k: count / v for k, v in seconds.items()}
                 print(f"| {name} | {model_name} | {count} | {fps['model']:.2f} | {fps['pipeline']:.2f} | "
