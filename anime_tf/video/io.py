@@ -34,7 +34,6 @@ class VideoInfo:
     time_base: Fraction
     frames: int  # as the container says; 0 when it does not
     rotation: int
-    audio: str | None  # codec name
     pixel_aspect: Fraction | None = None  # of the upright frames; None for square pixels
 
 
@@ -53,16 +52,15 @@ def open_input(path):
 
 
 def probe(container, stream, max_side=None):
-    """What the output will be: frame size after rotation and scaling, rate, audio codec."""
+    """What the output will be: frame size after rotation and scaling, rate, pixel aspect."""
     first = next(_frames(container, stream), None)
     if first is None:
         raise VideoError(f"{container.name}: has no video frames")
     rotation = int(first.rotation or 0) % 360
     width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
     width, height = output_size(width, height, max_side)
-    audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     return VideoInfo(width, height, stream.average_rate or Fraction(30), stream.time_base, stream.frames,
-                     rotation, audio, pixel_aspect(stream, rotation))
+                     rotation, pixel_aspect(stream, rotation))
 
 
 def pixel_aspect(stream, rotation=0):
