@@ -78,13 +78,16 @@ flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teach
                    "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
                    "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")
 flags.DEFINE_float("distill_lr", None, "Distil: learning rate, decayed to 5% over the run (5e-4).")
+flags.DEFINE_enum("student_init", None, ["slice", "random"], "Distil: start the student as a slice of the "
+                  "teacher (its most important channels and first blocks; the default) or from random weights.")
 flags.mark_flags_as_required(["photo_dir", "model_dir"])
 
 OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
                "save_every_steps", "sample_every_steps", "d_warmup_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
                "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
                "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache",
-               "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight", "distill_lr"]
+               "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight", "distill_lr",
+               "student_init"]
 
 
 def main(argv):

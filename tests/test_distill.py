@@ -18,6 +18,7 @@ from anime_tf.models import Generator
 from anime_tf.train import teacher as teacher_cache
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.distill import Distiller
+from anime_tf.train.slicing import channel_importance, kept_channels, slice_teacher
 from anime_tf.weights import (ARCHITECTURE_ATTRIBUTE, PARAMETER_COUNT, WeightsError, load_generator,
                               read_architecture, save_generator)
 
@@ -195,3 +196,50 @@ def test_every_optional_teacher_term_is_logged_and_finite(photos, random_weights
     assert values["distill/total"] == pytest.approx(sum(w * values[f"distill/{t}"] for t, w in weights.items()),
                                                     rel=1e-5)
     assert all(np.isfinite(v) and v > 0 for v in values.values())
+
+
+def test_a_whole_slice_is_the_teacher_and_fewer_blocks_keep_the_first_ones():
+    teacher = built()
+    x = tf.random.uniform([1, 48, 48, 3], -1, 1)
+    np.testing.assert_array_equal(slice_teacher(teacher, built())(x).numpy(), teacher(x).numpy())
+    shorter = slice_teacher(teacher, built(blocks=2))
+    for name in ("A1", "C_r1", "C_r2", "C2", "E3"):
+        for mine, theirs in zip(shorter.get_layer(name).weights, teacher.get_layer(name).weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def test_a_narrow_slice_keeps_the_teachers_most_important_channels():
+    teacher = built()
+    gamma = teacher.get_layer("A1").norm.gamma
+    loud, quiet = 5, 6
+    gamma.assign(tf.tensor_scatter_nd_update(gamma, [[loud], [quiet]], [50.0, 0.0]))
+    teacher.get_layer("A1").norm.beta.assign(tf.zeros_like(gamma))
+    student = slice_teacher(teacher, built(width=0.5, blocks=2))
+    kept = kept_channels(teacher, student)
+    assert loud in kept["A1"] and quiet not in kept["A1"] and len(kept["A1"]) == 16
+    scores = channel_importance(teacher)["stream"]
+    assert scores[kept["stream"]].min() >= np.delete(scores, kept["stream"]).max()
+    np.testing.assert_array_equal(student.get_layer("A1").conv.kernel.numpy(),
+                                  teacher.get_layer("A1").conv.kernel.numpy()[..., kept["A1"]])
+    # every block reads and writes the same stream channels of the teacher
+    np.testing.assert_array_equal(
+        student.get_layer("C_r2").expand.conv.kernel.numpy(),
+        teacher.get_layer("C_r2").expand.conv.kernel.numpy()[:, :, kept["stream"]][..., kept["C_r2/hidden"]])
+    np.testing.assert_array_equal(student.get_layer("C2").conv.kernel.numpy(),
+                                  teacher.get_layer("C2").conv.kernel.numpy()[:, :, kept["stream"]][..., kept["C2"]])
+    for bad in (built(width=0.5, blocks=0), built(width=1.25, blocks=1)):
+        with pytest.raises(ValueError, match="slice"):
+            slice_teacher(teacher, bad)
+
+
+def test_a_new_run_starts_from_a_slice_of_the_teacher_unless_told_otherwise(photos, random_weights, tmp_path):
+    expected = slice_teacher(load_generator(random_weights), built(**STUDENT))
+    x = tf.random.uniform([1, 32, 32, 3], -1, 1)
+    sliced = Distiller(distill_config(photos, tmp_path / "a", random_weights))
+    assert sliced.restore() == 0
+    np.testing.assert_array_equal(sliced.generator(x).numpy(), expected(x).numpy())
+    random = Distiller(distill_config(photos, tmp_path / "b", random_weights, student_init="random"))
+    random.restore()
+    assert not np.allclose(random.generator(x).numpy(), expected(x).numpy(), atol=1e-3)
+    with pytest.raises(ValueError, match="student_init"):
+        distill_config(photos, tmp_path / "c", random_weights, student_init="teacher")

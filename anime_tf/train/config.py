@@ -16,6 +16,7 @@ PRESETS = {
 # weights replace the preset's, and a learning rate for training from scratch.
 DISTILL_DEFAULTS = {"content_weight": 0.0, "style_weight": 0.0, "color_weight": 0.0, "tv_weight": 0.0,
                     "init_epochs": 0}
+STUDENT_INITS = ("slice", "random")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -73,6 +74,9 @@ class TrainConfig:
     teacher_size: int | None = None
     pixel_weight: float = 1.0  # L1 on pixels against the teacher; content_weight is VGG conv4_4
     distill_lr: float = 5e-4  # cosine decay to 5% over the run
+    # How a student starts: "slice" (the teacher's most important channels and first blocks,
+    # anime_tf.train.slicing) or "random".
+    student_init: str = "slice"
 
     def __post_init__(self):
         if not 0.0 <= self.face_share <= 1.0:
@@ -82,6 +86,8 @@ class TrainConfig:
         check_architecture(self.width, self.blocks)
         if self.teacher_size is not None and self.teacher_size < self.image_size:
             raise ValueError(f"teacher_size ({self.teacher_size}) must be at least image_size ({self.image_size})")
+        if self.student_init not in STUDENT_INITS:
+            raise ValueError(f"student_init must be one of {', '.join(STUDENT_INITS)}, not {self.student_init!r}")
         if self.teacher is None and self.style_dir is None:
             raise ValueError("a style folder is needed (--style_dir), or a --teacher to distil")
 

@@ -6,11 +6,13 @@ conv4_4 content loss against the teacher's features, and optionally the
 teacher's style (Gram), colour and total variation terms; no discriminator.
 The teacher's outputs are rendered once per photo and scale (see
 `anime_tf.train.teacher`). Everything else is the trainer's: checkpoints and
-resume, TensorBoard, progress, tf.distribute; the saved weights file says
+resume, TensorBoard, progress, tf.distribute. A new student starts as a slice
+of the teacher (`anime_tf.train.slicing`). The saved weights file says
 its width and blocks, so `anime-tf stylize --weights RUN` needs nothing more.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import keras
@@ -19,7 +21,9 @@ import tensorflow as tf
 from anime_tf import data, losses
 from anime_tf.models import Generator
 from anime_tf.train.loop import Trainer, sample_grid, schedule
+from anime_tf.train.slicing import slice_teacher
 from anime_tf.train.teacher import teacher_pairs
+from anime_tf.weights import load_generator
 
 FINAL_LR_FRACTION = 0.05
 SAMPLE_COUNT = 4
@@ -49,6 +53,16 @@ class Distiller(Trainer):
         c = self.config
         _, steps = schedule(c, len(data.list_images(c.photo_dir, "photo")))
         return keras.optimizers.schedules.CosineDecay(c.distill_lr, steps, alpha=FINAL_LR_FRACTION)
+
+    def restore(self):
+        """Resume; or start a new run as a slice of the teacher (`student_init`), unless --init_from says otherwise."""
+        step = super().restore()
+        c = self.config
+        if step == 0 and not tf.train.latest_checkpoint(self.checkpoint_dir) and not c.init_from \
+                and c.student_init == "slice":
+            slice_teacher(load_generator(c.teacher), self.generator)
+            print(f"starting from a slice of the teacher {c.teacher}", file=sys.stderr)
+        return step
 
     def _tracked(self):
         return {"generator": self.generator, "optimizer": self.optimizer}
