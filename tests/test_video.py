@@ -4,11 +4,12 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from anime_tf.cli import main
 from anime_tf.export.report import psnr
 from anime_tf.video import io
-from anime_tf.video.smooth import SceneCuts, flicker
+from anime_tf.video.smooth import FlowSmoother, SceneCuts, flicker
 from clips import decoded, moving_frames, write_clip
 from conftest import SHARED
 
@@ -90,6 +91,23 @@ def test_smoothing_lowers_flicker_and_stays_close_to_each_frame(hayao_weights, t
     assert smoothed < 0.85 * plain, (smoothed, plain)
     closeness = [psnr(a, b) for a, b in zip(outputs["--smooth"], outputs["--no-smooth"])]
     assert np.median(closeness) > 27, np.median(closeness)
+
+
+def test_where_the_photo_holds_still_the_previous_output_is_not_moved():
+    """Flow on a still, grainy shot jitters; following it would shift the brush texture (shimmer)."""
+    rng = np.random.default_rng(0)
+    scene = np.asarray(Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((128, 96)))
+    photos = [np.clip(scene + rng.normal(0, 3, scene.shape), 0, 255).astype(np.uint8) for _ in range(2)]
+    outputs = [rng.integers(0, 256, scene.shape, dtype=np.uint8) for _ in range(2)]
+
+    def outside_the_two_outputs(smoother):
+        smoother(photos[0], outputs[0], True)
+        result = smoother(photos[1], outputs[1], False).astype(int)
+        low, high = np.minimum(*outputs).astype(int) - 1, np.maximum(*outputs).astype(int) + 1
+        return np.mean((result < low) | (result > high))
+
+    assert outside_the_two_outputs(FlowSmoother()) == 0  # each pixel blends the same pixel of both
+    assert outside_the_two_outputs(FlowSmoother(still_change=1e-6)) > 0.01  # the raw flow moves them
 
 
 def test_scene_cuts_are_found_where_the_shot_changes():

@@ -17,6 +17,7 @@ CUT_DIFFERENCE = 20.0  # mean absolute difference of grey thumbnails (of 255) th
 FLOW_MAX_SIDE = 480  # flow is computed at this size at most, then scaled up
 BLEND = 0.9  # weight of the warped previous output where the flow is reliable
 RELIABLE_ERROR = 20.0  # warping error of the denoised photo (of 255) where the weight falls to BLEND/e
+STILL_CHANGE = 5.0  # change of the denoised photo (of 255) up to which the flow is not followed (in full from twice that)
 
 
 def thumbnail(rgb):
@@ -53,8 +54,8 @@ class FlowSmoother:
     content is not smeared; at a cut the frame passes unchanged.
     """
 
-    def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR):
-        self.blend, self.reliable_error = blend, reliable_error
+    def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE):
+        self.blend, self.reliable_error, self.still_change = blend, reliable_error, still_change
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._photo = self._output = None
 
@@ -63,10 +64,11 @@ class FlowSmoother:
         if cut or self._photo is None or self._photo.shape != photo.shape:
             result = stylized
         else:
-            grid = self._sampling_grid(photo)
+            denoised = _denoised(photo)
+            grid = self._sampling_grid(photo, self._moving(denoised))
             warped_photo = cv2.remap(self._photo, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped_output = cv2.remap(self._output, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            error = np.abs(_denoised(photo) - _denoised(warped_photo)).mean(axis=2)  # grain is not motion
+            error = np.abs(denoised - _denoised(warped_photo)).mean(axis=2)  # grain is not motion
             error = cv2.GaussianBlur(error, (0, 0), 2.0)
             weight = (self.blend * np.exp(-(error / self.reliable_error) ** 2))[..., None]
             result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
@@ -80,15 +82,25 @@ class FlowSmoother:
     def load_state(self, state):
         self._photo, self._output = state.get("photo"), state.get("output")
 
-    def _sampling_grid(self, photo):
-        """(map_x, map_y): where each pixel of this frame was in the previous one."""
+    def _moving(self, denoised):
+        """Per pixel, 0 where the denoised photo held still since the previous frame, rising to 1 where it moved.
+
+        Optical flow on a still, grainy or flat area is not zero but jitters by
+        fractions of a pixel; following it would shift the previous output's
+        brush texture back and forth, the shimmer this class removes.
+        """
+        change = np.abs(denoised - _denoised(self._photo)).mean(axis=2)
+        return np.clip(cv2.GaussianBlur(change, (0, 0), 2.0) / self.still_change - 1.0, 0.0, 1.0)
+
+    def _sampling_grid(self, photo, moving):
+        """(map_x, map_y): where each pixel of this frame was in the previous one (`moving` scales the flow)."""
         height, width = photo.shape[:2]
         scale = min(1.0, FLOW_MAX_SIDE / max(height, width))
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         now, before = (cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
                        for p in (photo, self._photo))
         flow = self._flow.calc(now, before, None)
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) / scale
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * (moving[..., None] / scale)
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         return xs + flow[..., 0], ys + flow[..., 1]
 
