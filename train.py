@@ -22,6 +22,8 @@ import sys
 
 from absl import app, flags
 
+from anime_tf.train.config import STUDENT_INITS
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("photo_dir", None, "Folder of photos (the content domain).")
 flags.DEFINE_string("style_dir", None, "Style folder with style/ and smooth/ (anime-tf prepare-style); "
@@ -78,7 +80,7 @@ flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teach
                    "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
                    "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")
 flags.DEFINE_float("distill_lr", None, "Distil: learning rate, decayed to 5% over the run (5e-4).")
-flags.DEFINE_enum("student_init", None, ["slice", "random"], "Distil: start the student as a slice of the "
+flags.DEFINE_enum("student_init", None, list(STUDENT_INITS), "Distil: start the student as a slice of the "
                   "teacher (its most important channels and first blocks; the default) or from random weights.")
 flags.mark_flags_as_required(["photo_dir", "model_dir"])
 

@@ -56,10 +56,10 @@ class Distiller(Trainer):
 
     def restore(self):
         """Resume; or start a new run as a slice of the teacher (`student_init`), unless --init_from says otherwise."""
-        step = super().restore()
         c = self.config
-        if step == 0 and not tf.train.latest_checkpoint(self.checkpoint_dir) and not c.init_from \
-                and c.student_init == "slice":
+        new_run = not tf.train.latest_checkpoint(self.checkpoint_dir) and not c.init_from
+        step = super().restore()
+        if new_run and c.student_init == "slice":
             slice_teacher(load_generator(c.teacher), self.generator)
             print(f"starting from a slice of the teacher {c.teacher}", file=sys.stderr)
         return step

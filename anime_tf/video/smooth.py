@@ -57,14 +57,14 @@ class FlowSmoother:
     def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE):
         self.blend, self.reliable_error, self.still_change = blend, reliable_error, still_change
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self._photo = self._output = None
+        self._photo = self._output = self._photo_denoised = None
 
     def __call__(self, photo, stylized, cut):
         """uint8 RGB photo and its stylized frame (same size) to the smoothed frame."""
+        denoised = _denoised(photo)
         if cut or self._photo is None or self._photo.shape != photo.shape:
             result = stylized
         else:
-            denoised = _denoised(photo)
             grid = self._sampling_grid(photo, self._moving(denoised))
             warped_photo = cv2.remap(self._photo, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped_output = cv2.remap(self._output, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -72,7 +72,7 @@ class FlowSmoother:
             error = cv2.GaussianBlur(error, (0, 0), 2.0)
             weight = (self.blend * np.exp(-(error / self.reliable_error) ** 2))[..., None]
             result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
-        self._photo, self._output = photo, result
+        self._photo, self._output, self._photo_denoised = photo, result, denoised
         return result
 
     def state(self):
@@ -81,6 +81,7 @@ class FlowSmoother:
 
     def load_state(self, state):
         self._photo, self._output = state.get("photo"), state.get("output")
+        self._photo_denoised = None if self._photo is None else _denoised(self._photo)
 
     def _moving(self, denoised):
         """Per pixel, 0 where the denoised photo held still since the previous frame, rising to 1 where it moved.
@@ -89,7 +90,7 @@ class FlowSmoother:
         fractions of a pixel; following it would shift the previous output's
         brush texture back and forth, the shimmer this class removes.
         """
-        change = np.abs(denoised - _denoised(self._photo)).mean(axis=2)
+        change = np.abs(denoised - self._photo_denoised).mean(axis=2)
         return np.clip(cv2.GaussianBlur(change, (0, 0), 2.0) / self.still_change - 1.0, 0.0, 1.0)
 
     def _sampling_grid(self, photo, moving):
