@@ -73,9 +73,9 @@ flags.DEFINE_integer("blocks", None, "Inverted residual blocks (4: the official 
 flags.DEFINE_string("teacher", None, "Distil: train the generator (--width, --blocks) to reproduce these "
                     "weights' output on the photos, instead of training a style (no --style_dir).")
 flags.DEFINE_string("teacher_cache", None, "Where the teacher's outputs are kept (default: "
-                    "MODEL_DIR/teacher_cache); they are rendered once per photo and scale.")
-flags.DEFINE_integer("teacher_size", None, "Distil: the teacher renders photos at a shorter side of 1-1.25x "
-                     "this (default: --image_size); crops of --image_size are taken from them.")
+                    "MODEL_DIR/teacher_cache); they are rendered once per view.")
+flags.DEFINE_integer("teacher_size", None, "Distil: views of --image_size are cropped from photos scaled to "
+                     "a shorter side of 1-1.25x this (default: --image_size); the teacher renders each view.")
 flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teacher's pixels (1.0); "
                    "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
                    "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")

@@ -163,23 +163,12 @@ def _concat(*parts):
     return tuple(tf.concat(values, axis=0) for values in zip(*parts))
 
 
-def random_pair_crop(photo, target, size, seed):
-    """The same size x size crop of a photo and its target (the teacher's rendering), maybe flipped."""
-    room = tf.cast(tf.shape(photo)[:2] - size + 1, tf.float32)
-    offset = tf.cast(tf.random.stateless_uniform([2], seed) * room, tf.int32)
-    flip = tf.random.stateless_uniform([], seed + 1) < 0.5
-
-    def view(image):
-        image = tf.image.crop_to_bounding_box(image, offset[0], offset[1], size, size)
-        return tf.where(flip, image[:, ::-1], image) * 2.0 - 1.0
-
-    return view(photo), view(target)
-
-
 def distill_dataset(pairs, size, batch_size, seed=0, start_step=0):
-    """Batches of (photo, teacher output) crops in [-1, 1] from `pairs` of PNG paths, from `start_step`.
+    """Batches of (photo view, teacher output) in [-1, 1] from `pairs` of size x size PNGs, from `start_step`.
 
-    As `image_stream`, element k is a pure function of (seed, k), so a resumed
+    Pairs are used as they are: a crop or mirror made here would no longer be
+    what the teacher saw (`anime_tf.train.teacher` renders the views). As
+    `image_stream`, element k is a pure function of (seed, k), so a resumed
     run sees the batches it would have seen.
     """
     photos = tf.constant([str(photo) for photo, _ in pairs])
@@ -189,8 +178,8 @@ def distill_dataset(pairs, size, batch_size, seed=0, start_step=0):
     def element(k):
         order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, k // count])
         index = order[k % count]
-        key = tf.stack([tf.constant(seed, tf.int64), k])
-        return random_pair_crop(decode(photos[index]), decode(targets[index]), size, key)
+        return tuple(tf.ensure_shape(decode(paths[index]), [size, size, 3]) * 2.0 - 1.0
+                     for paths in (photos, targets))
 
     return (tf.data.Dataset.range(start_step * batch_size, tf.int64.max)
             .map(element, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -85,35 +85,62 @@ def test_weights_without_an_architecture_are_the_official_generator(tmp_path):
         load_generator(path)
 
 
-def test_teacher_outputs_are_rendered_once_per_photo_and_scale(photos, random_weights, tmp_path, monkeypatch):
+def is_crop_of(view, image):
+    """Whether `view` is a crop of `image` somewhere."""
+    h, w = view.shape[:2]
+    return any(np.array_equal(image[y:y + h, x:x + w], view)
+               for y in range(image.shape[0] - h + 1) for x in range(image.shape[1] - w + 1))
+
+
+def test_the_teacher_renders_each_view_itself_once(photos, random_weights, tmp_path, monkeypatch):
     files = data.list_images(photos)[:2]
-    pairs = teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path)
-    assert len(pairs) == 2 * len(teacher_cache.DISTILL_SCALES)
-    for (photo, target), scale in zip(pairs, teacher_cache.DISTILL_SCALES * 2):
-        a, b = Image.open(photo), Image.open(target)
-        assert a.size == b.size and min(a.size) == round(scale * 64)
+    views = teacher_cache.views_per_scale(64, 48)
+    pairs = teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path, crop=48)
+    assert views == 4 and len(pairs) == 2 * len(teacher_cache.DISTILL_SCALES) * views
     from anime_tf.inference import Stylizer
-    expected = Stylizer(random_weights, keep_brightness=False).stylize_array(np.asarray(Image.open(pairs[0][0])))
-    np.testing.assert_array_equal(np.asarray(Image.open(pairs[0][1])), expected)  # the stylize code path
+    teacher = Stylizer(random_weights, keep_brightness=False)
+    for index, (photo, target) in enumerate(pairs):
+        view = np.asarray(Image.open(photo))
+        assert view.shape == (48, 48, 3)
+        # the target is the teacher's output on exactly this view (the stylize code path), not a crop of a larger one
+        np.testing.assert_array_equal(np.asarray(Image.open(target)), teacher.stylize_array(view))
+        scale = teacher_cache.DISTILL_SCALES[index // views % len(teacher_cache.DISTILL_SCALES)]
+        scaled = teacher_cache.scaled_photo(files[index // (views * len(teacher_cache.DISTILL_SCALES))],
+                                            round(scale * 64))
+        mirrored = index % views % 2 == 1
+        assert is_crop_of(view[:, ::-1] if mirrored else view, scaled)
+    first_views = [np.asarray(Image.open(photo)) for photo, _ in pairs[:views]]
+    assert not np.array_equal(first_views[0], first_views[2])  # views differ in place
     stamps = [os.stat(p).st_mtime_ns for pair in pairs for p in pair]
 
     def no_rendering(*args, **kwargs):
         raise AssertionError("the teacher ran again")
     monkeypatch.setattr("anime_tf.inference.Stylizer", no_rendering)
-    again = teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path)
+    again = teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path, crop=48)
     assert again == pairs and stamps == [os.stat(p).st_mtime_ns for pair in again for p in pair]
     other = tmp_path / "other.weights.h5"
     other.write_bytes(Path(random_weights).read_bytes() + b"\0")  # another teacher: another folder
-    assert teacher_cache.cache_folder(tmp_path, teacher_cache.weights_identity(other), 64) != pairs[0][0].parent
+    assert teacher_cache.cache_folder(tmp_path, teacher_cache.weights_identity(other), 64, 48) != pairs[0][0].parent
+    with pytest.raises(ValueError, match="must fit"):
+        teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path, crop=80)
 
 
-def test_distill_crops_the_photo_and_the_teacher_at_the_same_place(photos, tmp_path):
-    files = data.list_images(photos)
-    pairs = [(f, f) for f in files]  # a teacher that copies: crops must be equal
+def test_distill_batches_keep_each_view_with_its_target_unchanged(tmp_path):
+    rng = np.random.default_rng(0)
+    pairs = []
+    for k in range(3):
+        photo, target = tmp_path / f"{k}.photo.png", tmp_path / f"{k}.teacher.png"
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(target)
+        pairs.append((photo, target))
+    expected = {np.asarray(Image.open(p)).tobytes(): np.asarray(Image.open(t)) for p, t in pairs}
     first = [b for _, b in zip(range(3), data.distill_dataset(pairs, 64, 2, seed=4))]
-    for photo, target in first:
-        assert photo.shape == (2, 64, 64, 3)
-        np.testing.assert_array_equal(photo.numpy(), target.numpy())
+    for photos, targets in first:
+        assert photos.shape == (2, 64, 64, 3)
+        for photo, target in zip(photos.numpy(), targets.numpy()):
+            photo = np.round((photo + 1) * 127.5).astype(np.uint8)
+            # neither cropped nor mirrored: exactly a cached view, next to that view's own target
+            np.testing.assert_array_equal(np.round((target + 1) * 127.5), expected[photo.tobytes()])
     resumed = next(iter(data.distill_dataset(pairs, 64, 2, seed=4, start_step=2)))
     np.testing.assert_array_equal(resumed[0].numpy(), first[2][0].numpy())
 
@@ -172,8 +199,8 @@ def test_train_py_distils_without_a_style_folder_and_says_what_is_missing(photos
                                     "--steps_per_epoch=2", "--epochs=1"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_generator(tmp_path / "run").architecture == {"width": 0.25, "blocks": 1}
-    [cache] = (tmp_path / "run" / "teacher_cache").iterdir()  # rendered at 80, cropped at 64
-    assert cache.name.endswith("-80") and min(Image.open(next(cache.glob("*.s0.photo.png"))).size) == 80
+    [cache] = (tmp_path / "run" / "teacher_cache").iterdir()  # views of 64 from photos scaled to 80
+    assert cache.name.endswith("-80-64") and Image.open(next(cache.glob("*.s0.v0.photo.png"))).size == (64, 64)
     result = subprocess.run(base + ["--teacher=" + str(random_weights), "--image_size=64", "--teacher_size=48"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "teacher_size" in result.stderr

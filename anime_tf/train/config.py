@@ -65,12 +65,12 @@ class TrainConfig:
     width: float = 1.0
     blocks: int = 4
     # Distillation (anime_tf.train.distill): the student learns `teacher`'s outputs, which are
-    # computed once per photo and scale into `teacher_cache` (default: model_dir/teacher_cache).
+    # rendered once per view into `teacher_cache` (default: model_dir/teacher_cache).
     teacher: str | None = None
     teacher_cache: str | None = None
-    # The teacher renders photos scaled to a shorter side of 1-1.25 x teacher_size (default:
-    # image_size); crops of image_size are taken from them, so small crops (fast steps) still
-    # learn the teacher at the scale it is used at.
+    # Views are image_size crops of photos scaled to a shorter side of 1-1.25 x teacher_size
+    # (default: image_size), so small crops (fast steps) still see photos at the scale they
+    # are used at; the teacher renders each view itself.
     teacher_size: int | None = None
     pixel_weight: float = 1.0  # L1 on pixels against the teacher; content_weight is VGG conv4_4
     distill_lr: float = 5e-4  # cosine decay to 5% over the run

@@ -4,8 +4,8 @@
 blocks=B)` on photos only: L1 against the teacher's pixels, plus VGG19
 conv4_4 content loss against the teacher's features, and optionally the
 teacher's style (Gram), colour and total variation terms; no discriminator.
-The teacher's outputs are rendered once per photo and scale (see
-`anime_tf.train.teacher`). Everything else is the trainer's: checkpoints and
+The teacher's outputs are rendered once per view of each photo, on
+exactly that view (see `anime_tf.train.teacher`). Everything else is the trainer's: checkpoints and
 resume, TensorBoard, progress, tf.distribute. A new student starts as a slice
 of the teacher (`anime_tf.train.slicing`). The saved weights file says
 its width and blocks, so `anime-tf stylize --weights RUN` needs nothing more.
@@ -96,7 +96,7 @@ class Distiller(Trainer):
     def _inputs(self, photos, start):
         c = self.config
         cache = c.teacher_cache or Path(c.model_dir) / "teacher_cache"
-        pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache)
+        pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache, c.image_size)
         if not pairs:
             raise data.DataError(f"no photo in {c.photo_dir} could be rendered by the teacher")
         dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start)

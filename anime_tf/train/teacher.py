@@ -1,21 +1,29 @@
-"""The teacher's outputs for distillation, computed once per photo and scale and kept on disk.
+"""The teacher's outputs for distillation, rendered once per view and kept on disk.
 
-Distillation crops, flips and scales photos as training does; running the
-teacher on every crop of every step would cost more than the student's own
-step. Instead each photo is scaled to a few fixed sizes (shorter side
-`DISTILL_SCALES` x the crop size, the range `anime_tf.data.random_view`
-draws from) and the teacher renders each once, through the same code path
-as `anime-tf stylize`. Training crops the photo and the teacher's rendering
-at the same place.
+A student learns a function of what it sees, so each target must be the
+teacher's output on exactly the student's input. A crop of the teacher's
+rendering of a whole photo is not: the teacher's layer norms and borders see
+the rest of the photo (a 128 crop of a 256 rendering differs from the
+teacher's rendering of that crop by 26.6 dB PSNR), and the teacher is not
+mirror-symmetric (its rendering of a mirrored photo, mirrored back, is 28.5 dB
+from the original). Targets like that cap the student near those figures.
 
-The cache folder is named by the teacher's weights (sha256 of its files) and
-the crop size, so another teacher never reuses these outputs, and a killed
-run keeps what it had written (every file is written atomically).
+So the cache holds views: each photo is scaled to a few sizes (shorter side
+`DISTILL_SCALES` x `size`, the range `anime_tf.data.random_view` draws from),
+and from each, `views_per_scale` crops of `crop` pixels at fixed places, every
+other one mirrored. The teacher renders every view through the same code path
+as `anime-tf stylize`, running once per view for the life of the cache
+instead of on every step.
+
+The cache folder is named by the teacher's weights (sha256 of its files),
+the scale and the crop size, so another teacher never reuses these outputs,
+and a killed run keeps what it had written (every file is written atomically).
 """
 from __future__ import annotations
 
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +37,19 @@ DISTILL_SCALES = (1.0, 1.125, 1.25)
 MANIFEST = "teacher.json"
 
 
-def cache_folder(root, identity, size):
-    """The folder under `root` for a teacher (its weights' sha256) and crop size."""
-    return Path(root) / f"{identity[:16]}-{size}"
+def views_per_scale(size, crop):
+    """Crops taken from each scaled photo: enough to cover it about twice, and at least two."""
+    return max(2, round(2 * (size / crop) ** 2))
 
 
-def pair_paths(folder, photo, scale_index):
-    """(scaled photo, teacher output) PNG paths of one photo at one scale."""
-    stem = f"{Path(photo).name}.s{scale_index}"
+def cache_folder(root, identity, size, crop):
+    """The folder under `root` for a teacher (its weights' sha256), scale and crop size."""
+    return Path(root) / f"{identity[:16]}-{size}-{crop}"
+
+
+def pair_paths(folder, photo, scale_index, view_index):
+    """(photo view, teacher output) PNG paths of one view of one photo at one scale."""
+    stem = f"{Path(photo).name}.s{scale_index}.v{view_index}"
     return folder / f"{stem}.photo.png", folder / f"{stem}.teacher.png"
 
 
@@ -48,43 +61,59 @@ def scaled_photo(path, shorter_side):
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
 
-def teacher_pairs(photos, teacher, size, root):
-    """[(scaled photo PNG, teacher output PNG)] for every photo and scale, rendering what is missing.
+def photo_view(rgb, photo, scale_index, view_index, crop):
+    """The crop x crop view `view_index` of a scaled photo: a fixed place per (photo, scale, view), odd views mirrored."""
+    rng = np.random.default_rng([zlib.crc32(Path(photo).name.encode()), scale_index, view_index])
+    y, x = (rng.integers(0, room + 1) for room in (rgb.shape[0] - crop, rgb.shape[1] - crop))
+    view = rgb[y:y + crop, x:x + crop]
+    return np.ascontiguousarray(view[:, ::-1] if view_index % 2 else view)
 
-    Photos that cannot be read are skipped with a message.
+
+def teacher_pairs(photos, teacher, size, root, crop=None):
+    """[(photo view PNG, teacher output PNG)] for every photo, scale and view, rendering what is missing.
+
+    Views are `crop` pixels square (default `size`). Photos that cannot be
+    read are skipped with a message.
     """
+    crop = crop or size
+    if crop > size:
+        raise ValueError(f"the crop ({crop}) must fit in the scaled photo's shorter side ({size})")
     identity = weights_identity(teacher)
-    folder = cache_folder(root, identity, size)
+    folder = cache_folder(root, identity, size, crop)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_manifest(folder, teacher, identity, size)
+    views = views_per_scale(size, crop)
+    _write_manifest(folder, teacher, identity, size, crop, views)
     jobs = [(photo, k) for photo in photos for k in range(len(DISTILL_SCALES))]
-    missing = [(photo, k) for photo, k in jobs if not all(p.exists() for p in pair_paths(folder, photo, k))]
+    missing = [(photo, k) for photo, k in jobs
+               if not all(p.exists() for v in range(views) for p in pair_paths(folder, photo, k, v))]
     skipped = set()
     if missing:
         from anime_tf.inference import Stylizer
 
         stylizer = Stylizer(teacher, keep_brightness=False)  # the model's own output is what is learnt
-        for photo, k in tqdm(missing, desc="teacher outputs", unit="img", file=sys.stderr):
+        for photo, k in tqdm(missing, desc="teacher outputs", unit="scale", file=sys.stderr):
             try:
-                _render_pair(stylizer, photo, k, size, folder)
+                _render_views(stylizer, photo, k, size, crop, views, folder)
             except ImageError as err:
                 skipped.add(photo)
                 tqdm.write(f"train.py: skipping {photo}: {err}", file=sys.stderr)
-    return [pair_paths(folder, photo, k) for photo, k in jobs if photo not in skipped]
+    return [pair_paths(folder, photo, k, v) for photo, k in jobs if photo not in skipped for v in range(views)]
 
 
-def _render_pair(stylizer, photo, scale_index, size, folder):
-    photo_png, teacher_png = pair_paths(folder, photo, scale_index)
+def _render_views(stylizer, photo, scale_index, size, crop, views, folder):
     rgb = scaled_photo(photo, round(DISTILL_SCALES[scale_index] * size))
-    output = stylizer.stylize_array(rgb)
-    for array, path in ((rgb, photo_png), (output, teacher_png)):
-        save_image(Image.fromarray(array), path, overwrite=True)  # atomic: a killed run leaves no half file
+    for v in range(views):
+        photo_png, teacher_png = pair_paths(folder, photo, scale_index, v)
+        view = photo_view(rgb, photo, scale_index, v, crop)
+        output = stylizer.stylize_array(view)
+        for array, path in ((view, photo_png), (output, teacher_png)):
+            save_image(Image.fromarray(array), path, overwrite=True)  # atomic: a killed run leaves no half file
 
 
-def _write_manifest(folder, teacher, identity, size):
+def _write_manifest(folder, teacher, identity, size, crop, views):
     """Say what the folder holds, for a person looking at it (the name is what is checked)."""
     path = folder / MANIFEST
     if not path.exists():
-        text = json.dumps({"teacher": str(teacher), "sha256": identity, "crop_size": size,
-                           "scales": DISTILL_SCALES}, indent=2)
+        text = json.dumps({"teacher": str(teacher), "sha256": identity, "shorter_side": size,
+                           "scales": DISTILL_SCALES, "crop_size": crop, "views_per_scale": views}, indent=2)
         path.write_text(text + "\n")
