@@ -8,8 +8,11 @@ For a fine-tune from `--init_from` with the preset's weights: on one batch,
 the global norm of each weighted term's gradient with respect to the
 generator's weights (what the optimiser follows) and its mean push on the
 output's R, G, B (minus the mean gradient per channel, as a share of the mean
-absolute gradient: positive makes the channel brighter). The adversarial term
-depends on the discriminator, so it is measured after each number of
+absolute gradient: positive makes the channel brighter), and its pull on
+detail: the cosine, in weight space, between the term's descent direction and
+the gradient of the output's detail (variance of the Laplacian of its gray, as
+`compare_weights.py` counts it; negative: the term smooths). The adversarial
+term depends on the discriminator, so it is measured after each number of
 discriminator-only steps in --warmup (`train.py --d_warmup_steps`).
 """
 import argparse
@@ -36,7 +39,26 @@ def term_functions(trainer, photo, anime):
     }
 
 
+LAPLACIAN = tf.constant([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[:, :, None, None]
+
+
+def detail(images):
+    """Mean over the batch of the variance of the Laplacian of the gray images."""
+    gray = tf.image.rgb_to_grayscale((images + 1.0) * 127.5)
+    edges = tf.nn.conv2d(gray, LAPLACIAN, 1, "VALID")
+    return tf.reduce_mean(tf.math.reduce_variance(edges, axis=[1, 2, 3]))
+
+
+def cosine(a, b):
+    dot = tf.add_n([tf.reduce_sum(x * y) for x, y in zip(a, b)])
+    return float(dot / (tf.linalg.global_norm(a) * tf.linalg.global_norm(b)))
+
+
 def measure(trainer, photo, anime, names):
+    variables = trainer.generator.trainable_variables
+    with tf.GradientTape() as tape:
+        amount = detail(trainer.generator(photo, training=True))
+    more_detail = tape.gradient(amount, variables)
     rows = {}
     for name, term in term_functions(trainer, photo, anime).items():
         if name not in names:
@@ -47,7 +69,8 @@ def measure(trainer, photo, anime, names):
         weights = tape.gradient(loss, trainer.generator.trainable_variables)
         pixels = tape.gradient(loss, fake)
         push = -tf.reduce_mean(pixels, [0, 1, 2]) / tf.reduce_mean(tf.abs(pixels))
-        rows[name] = (float(loss), float(tf.linalg.global_norm(weights)), push.numpy())
+        pull = cosine([-w for w in weights], more_detail)
+        rows[name] = (float(loss), float(tf.linalg.global_norm(weights)), push.numpy(), pull)
     return rows
 
 
@@ -71,17 +94,17 @@ def main():
         dataset, _ = trainer._inputs(data.list_images(args.photo_dir, "photo"), 0)
         batches = iter(dataset)
         photo, anime = next(batches)[:2]
-        print("| discriminator steps | term | weighted loss | gradient norm (weights) | push on R G B |")
-        print("| ---: | --- | ---: | ---: | --- |")
+        print("| discriminator steps | term | weighted loss | gradient norm (weights) | push on R G B | on detail |")
+        print("| ---: | --- | ---: | ---: | --- | ---: |")
         done = 0
         for steps in (int(s) for s in args.warmup.split(",")):
             for _ in range(steps - done):
                 trainer.d_step(next(batches))
             done = steps
             names = ("adversarial",) if steps else ("adversarial", "content", "style", "color", "tv")
-            for name, (loss, norm, push) in measure(trainer, photo, anime, names).items():
-                print(f"| {steps} | {name} | {loss:.4g} | {norm:.4g} | {np.array2string(push, precision=3)} |",
-                      flush=True)
+            for name, (loss, norm, push, pull) in measure(trainer, photo, anime, names).items():
+                print(f"| {steps} | {name} | {loss:.4g} | {norm:.4g} | {np.array2string(push, precision=3)} "
+                      f"| {pull:+.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -197,9 +197,8 @@ MIRRORED = textwrap.dedent("""
     files = [data.list_images(photos), data.list_images(f"{style}/style"), data.list_images(f"{style}/smooth")]
     batch = next(iter(data.training_dataset(*files, 64, 4)))
     dataset = tf.data.Dataset.from_tensor_slices(batch).batch(4)
-    for t in (one, two):
+    for t in (one, two):  # the adversarial step: both networks' gradients reduced across replicas
         step = next(iter(t.strategy.experimental_distribute_dataset(dataset)))
-        t.init_step(step)
         t.losses = {k: float(v) for k, v in t.gan_step(step).items()}
     worst = 0.0
     for a, b in ((one.generator, two.generator), (one.discriminator, two.discriminator)):
