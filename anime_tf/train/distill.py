@@ -5,10 +5,11 @@ blocks=B)` on photos only: L1 against the teacher's pixels, plus VGG19
 conv4_4 content loss against the teacher's features, and optionally the
 teacher's style (Gram), colour and total variation terms; no discriminator.
 The teacher's outputs are rendered once per view of each photo, on
-exactly that view (see `anime_tf.train.teacher`). Everything else is the trainer's: checkpoints and
-resume, TensorBoard, progress, tf.distribute. A new student starts as a slice
-of the teacher (`anime_tf.train.slicing`). The saved weights file says
-its width and blocks, so `anime-tf stylize --weights RUN` needs nothing more.
+exactly that view (see `anime_tf.train.teacher`). Everything else is the
+trainer's: checkpoints and resume, TensorBoard, progress, tf.distribute. A
+new student starts as a slice of the teacher (`anime_tf.train.slicing`). The
+saved weights file says its width and blocks, so `anime-tf stylize --weights
+RUN` needs nothing more.
 """
 from __future__ import annotations
 

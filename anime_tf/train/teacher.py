@@ -3,10 +3,11 @@
 A student learns a function of what it sees, so each target must be the
 teacher's output on exactly the student's input. A crop of the teacher's
 rendering of a whole photo is not: the teacher's layer norms and borders see
-the rest of the photo (a 128 crop of a 256 rendering differs from the
-teacher's rendering of that crop by 26.6 dB PSNR), and the teacher is not
-mirror-symmetric (its rendering of a mirrored photo, mirrored back, is 28.5 dB
-from the original). Targets like that cap the student near those figures.
+the rest of the photo (a 128 crop of a 256 rendering is 25.9 dB PSNR from the
+teacher's rendering of that crop), and the teacher is not mirror-symmetric
+(its rendering of a mirrored photo, mirrored back, is 28.4 dB from the
+original; `benchmarks/teacher_consistency.py`). Targets like that cap the
+student near those figures.
 
 So the cache holds views: each photo is scaled to a few sizes (shorter side
 `DISTILL_SCALES` x `size`, the range `anime_tf.data.random_view` draws from),
