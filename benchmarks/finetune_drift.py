@@ -1,0 +1,94 @@
+"""How fast a fine-tune moves a generator away from where it started, step by step.
+
+    python benchmarks/finetune_drift.py --init_from hayao.weights.h5 --style_dir data/HayaoBSDS \\
+        --photo_dir data/content --images val6/ --steps 5,10,20 [--warmup 300] [--style_weight 0 ...] \\
+        --vgg_weights ../shared/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
+
+Runs the trainer's own steps (`--warmup` discriminator-only steps, then
+adversarial steps) and, at each step in --steps, compares the generator's
+outputs on --images (256x256) with the starting model's: PSNR, the detail
+ratio (variance of the Laplacian, as `compare_weights.py`) and the colour
+shift. Loss weights and learning rates can be overridden one at a time, to
+see which term moves what.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from anime_tf import data
+from anime_tf.export.report import psnr
+from anime_tf.imageio import from_model_range, to_model_range
+from anime_tf.train.config import TrainConfig
+from anime_tf.train.loop import Trainer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_weights import laplacian_variance  # noqa: E402
+
+OVERRIDES = ["g_lr", "d_lr", "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight"]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--init_from", required=True, help="the generator weights to start from")
+    parser.add_argument("--style_dir", required=True, help="style folder (anime-tf prepare-style)")
+    parser.add_argument("--photo_dir", required=True, help="content photos")
+    parser.add_argument("--images", required=True, type=Path, help="held-out photos to compare on")
+    parser.add_argument("--vgg_weights", default="imagenet")
+    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=0, help="discriminator-only steps first")
+    parser.add_argument("--steps", default="5,10,20", help="adversarial steps at which to compare")
+    for name in OVERRIDES:
+        parser.add_argument(f"--{name}", type=float, help="override the preset's value")
+    return parser.parse_args()
+
+
+def outputs(generator, inputs):
+    return [from_model_range(generator(x).numpy()[0]) for x in inputs]
+
+
+def compare(start, now):
+    """(mean PSNR, min PSNR, median detail ratio, mean colour shift R G B) of `now` against `start`."""
+    scores = [psnr(a, b) for a, b in zip(start, now)]
+    detail = statistics.median(laplacian_variance(b) / laplacian_variance(a) for a, b in zip(start, now))
+    shift = np.mean([b.reshape(-1, 3).mean(0) - a.reshape(-1, 3).mean(0) for a, b in zip(start, now)], axis=0)
+    return np.mean(scores), min(scores), detail, shift
+
+
+def main():
+    args = parse_args()
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    marks = sorted(int(s) for s in args.steps.split(","))
+    config = TrainConfig.from_preset(
+        "hayao", photo_dir=args.photo_dir, style_dir=args.style_dir, model_dir="/tmp/finetune_drift",
+        init_from=args.init_from, image_size=256, batch_size=args.batch_size, init_epochs=0, epochs=1,
+        steps_per_epoch=args.warmup + marks[-1], vgg_weights=args.vgg_weights, **overrides)
+    trainer = Trainer(config)
+    trainer.restore()
+    inputs = [to_model_range(np.asarray(Image.open(p).convert("RGB").resize((256, 256), Image.BICUBIC)))
+              for p in sorted(args.images.glob("*.jpg"))]
+    start = outputs(trainer.generator, inputs)
+    dataset, _ = trainer._inputs(data.list_images(config.photo_dir, "photo"), 0)
+    batches = iter(dataset)
+    tick = time.perf_counter()
+    d_losses = [float(trainer.d_step(next(batches))["d/total"]) for _ in range(args.warmup)]
+    if d_losses:
+        print(f"{args.warmup} discriminator steps: loss {np.mean(d_losses[:20]):.1f} over the first 20, "
+              f"{np.mean(d_losses[-20:]):.1f} over the last 20 ({time.perf_counter() - tick:.0f} s)")
+    print(f"overrides {overrides or 'none'}; against the starting model on {len(inputs)} photos:")
+    done = 0
+    for mark in marks:
+        while done < mark:
+            trainer.gan_step(next(batches))
+            done += 1
+        mean, low, detail, shift = compare(start, outputs(trainer.generator, inputs))
+        print(f"step {done:4d}: PSNR {mean:.2f} / {low:.2f} dB, detail {detail:.3f}, "
+              f"colour shift {shift[0]:+.1f} {shift[1]:+.1f} {shift[2]:+.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
