@@ -43,8 +43,8 @@ def _define_flags():
                          "random crops); more widens the ranges and can lose precision.", lower_bound=1)
     flags.DEFINE_bool("int8_io", False, "TFLite int8: int8 input and output tensors instead of float32.")
     flags.DEFINE_bool("int8_strict", False, "TFLite int8: every op in int8, for NPUs without float ops "
-                      "(default keeps tiny float islands for the layer-norm statistics and the last "
-                      "layer, for fidelity).")
+                      "(default keeps tiny float islands for the layer-norm statistics, the last "
+                      "conv block and the output conv, for fidelity).")
     flags.DEFINE_string("output", None, "The .tflite or .onnx file to write.")
     flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
     flags.DEFINE_string("eval_dir", None, "Photos for the fidelity report (default: the calibration "

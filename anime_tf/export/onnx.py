@@ -8,8 +8,9 @@ ReduceSumSquare; no `tf.nn.l2_loss`, which ONNX lacks), converted by tf2onnx. A 
 takes any height and width: the generator reflect-pads to a multiple of 4
 inside, as the Keras model does. INT8 is ONNX Runtime's static quantization
 in QDQ form, calibrated on the same samples as the TFLite INT8 export, with
-the same float islands (the layer-norm statistics and the last layer) and
-the same residual ranges (`anime_tf.export.calibration`).
+float islands like the TFLite export's (the layer-norm statistics and the
+last layer; TFLite also keeps the last block's conv in float) and the same
+residual ranges (`anime_tf.export.calibration`).
 """
 from __future__ import annotations
 
