@@ -34,11 +34,11 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     scores, shifts, details = {}, [], []
     for path in sorted(args.images.glob("*.jpg")):
-        x = to_model_range(np.asarray(Image.open(path).convert("RGB").resize((args.size, args.size), Image.BICUBIC)))
+        x = model_input(path, args.size)
         out_a, out_b = from_model_range(a(x)), from_model_range(b(x))
-        scores[path.name] = psnr(out_a, out_b)
-        shifts.append(out_b.reshape(-1, 3).mean(axis=0) - out_a.reshape(-1, 3).mean(axis=0))
-        details.append(laplacian_variance(out_b) / laplacian_variance(out_a))
+        scores[path.name], shift, detail = compare_outputs(out_a, out_b)
+        shifts.append(shift)
+        details.append(detail)
         Image.fromarray(np.concatenate([from_model_range(x), out_a, out_b], axis=1)).save(args.out / f"{path.stem}.png")
         print(f"{path.name:<24} PSNR {scores[path.name]:.2f} dB")
     print(f"mean PSNR {statistics.fmean(scores.values()):.2f} dB, min {min(scores.values()):.2f} dB; "
@@ -46,6 +46,17 @@ def main():
     shift = np.mean(shifts, axis=0)
     print(f"colour shift B - A (R, G, B): {shift[0]:+.1f} {shift[1]:+.1f} {shift[2]:+.1f}; "
           f"detail ratio B / A: median {statistics.median(details):.2f}")
+
+
+def model_input(path, size):
+    """A photo resized to size x size (bicubic), as the model takes it."""
+    return to_model_range(np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BICUBIC)))
+
+
+def compare_outputs(a, b):
+    """(PSNR, mean R G B of b minus a's, detail ratio b / a) of two outputs for the same photo."""
+    shift = b.reshape(-1, 3).mean(axis=0) - a.reshape(-1, 3).mean(axis=0)
+    return psnr(a, b), shift, laplacian_variance(b) / laplacian_variance(a)
 
 
 def laplacian_variance(rgb):

@@ -18,16 +18,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from anime_tf import data
-from anime_tf.export.report import psnr
-from anime_tf.imageio import from_model_range, to_model_range
+from anime_tf.imageio import from_model_range
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.loop import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare_weights import laplacian_variance  # noqa: E402
+from compare_weights import compare_outputs, model_input  # noqa: E402
 
 OVERRIDES = ["g_lr", "d_lr", "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight"]
 
@@ -53,10 +51,8 @@ def outputs(generator, inputs):
 
 def compare(start, now):
     """(mean PSNR, min PSNR, median detail ratio, mean colour shift R G B) of `now` against `start`."""
-    scores = [psnr(a, b) for a, b in zip(start, now)]
-    detail = statistics.median(laplacian_variance(b) / laplacian_variance(a) for a, b in zip(start, now))
-    shift = np.mean([b.reshape(-1, 3).mean(0) - a.reshape(-1, 3).mean(0) for a, b in zip(start, now)], axis=0)
-    return np.mean(scores), min(scores), detail, shift
+    scores, shifts, details = zip(*(compare_outputs(a, b) for a, b in zip(start, now)))
+    return np.mean(scores), min(scores), statistics.median(details), np.mean(shifts, axis=0)
 
 
 def main():
@@ -69,8 +65,7 @@ def main():
         steps_per_epoch=args.warmup + marks[-1], vgg_weights=args.vgg_weights, **overrides)
     trainer = Trainer(config)
     trainer.restore()
-    inputs = [to_model_range(np.asarray(Image.open(p).convert("RGB").resize((256, 256), Image.BICUBIC)))
-              for p in sorted(args.images.glob("*.jpg"))]
+    inputs = [model_input(path, 256) for path in sorted(args.images.glob("*.jpg"))]
     start = outputs(trainer.generator, inputs)
     dataset, _ = trainer._inputs(data.list_images(config.photo_dir, "photo"), 0)
     batches = iter(dataset)
