@@ -44,6 +44,9 @@ flags.DEFINE_string("vgg_weights", None, "VGG19 weights: imagenet (downloaded by
 flags.DEFINE_integer("d_warmup_steps", None, "Steps at the start of the adversarial phase that train "
                      "the discriminator alone, the generator held (0); for fine-tunes, whose "
                      "discriminator starts untrained.")
+flags.DEFINE_float("keep_weight", None, "Fine-tune: how strongly each output is held to the --init_from "
+                   "model's own output on the same photo, line art as much as colour (0: off; 1e4 keeps "
+                   "the start's detail, see BENCHMARKS.md).")
 flags.DEFINE_float("init_lr", None, "Init-phase learning rate (2e-4).")
 flags.DEFINE_float("g_lr", None, "Generator learning rate (2e-5).")
 flags.DEFINE_float("d_lr", None, "Discriminator learning rate (4e-5).")
@@ -85,11 +88,11 @@ flags.DEFINE_enum("student_init", None, list(STUDENT_INITS), "Distil: start the 
 flags.mark_flags_as_required(["photo_dir", "model_dir"])
 
 OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs", "steps_per_epoch",
-               "save_every_steps", "sample_every_steps", "d_warmup_steps", "vgg_weights", "init_lr", "g_lr", "d_lr",
-               "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
-               "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model", "face_cache",
-               "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight", "distill_lr",
-               "student_init"]
+               "save_every_steps", "sample_every_steps", "d_warmup_steps", "keep_weight", "vgg_weights",
+               "init_lr", "g_lr", "d_lr", "content_weight", "style_weight", "color_weight", "tv_weight",
+               "g_adv_weight", "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model",
+               "face_cache", "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight",
+               "distill_lr", "student_init"]
 
 
 def main(argv):

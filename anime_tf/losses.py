@@ -94,6 +94,33 @@ def discriminator_loss(real, fake, gray, smooth, weights):
             + w_gray * _per_example_mean(tf.square(gray)) + w_smooth * _per_example_mean(tf.square(smooth)))
 
 
+def laplacian_pyramid(images, levels):
+    """`levels` band-pass images, finest first, then the low-pass rest (2x2 means, bilinear up)."""
+    bands = []
+    for _ in range(levels):
+        low = tf.nn.avg_pool2d(images, 2, 2, "VALID")
+        up = tf.image.resize(low, tf.shape(images)[1:3], method="bilinear")
+        bands.append(images - up)
+        images = low
+    return bands + [images]
+
+
+def pyramid_loss(target, images, levels=4, floor=1e-4):
+    """How far `images` are from `target`, each Laplacian pyramid band counting alike.
+
+    Per band, the squared difference over the target's own energy in that
+    band: a relative error, so the fine band that carries line art weighs as
+    much as the low-pass colour, which pixel L1 or L2 do not do (a soft
+    outline costs them little). Holds a fine-tune to its starting model
+    (BENCHMARKS.md, fine-tuning check).
+    """
+    total = 0.0
+    for band_target, band in zip(laplacian_pyramid(target, levels), laplacian_pyramid(images, levels)):
+        energy = _per_example_mean(tf.square(band_target))
+        total += _per_example_mean(tf.square(band - band_target)) / (energy + floor)
+    return total / (levels + 1)
+
+
 FACE_CROP = 64  # eyes, nose and mouth are compared at this size
 
 

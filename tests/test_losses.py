@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from anime_tf import losses
 from anime_tf.models import Discriminator
@@ -111,3 +111,25 @@ def test_face_loss_is_zero_for_identical_images_and_grows_with_displacement(vgg,
     far[0, -20:] = 1.0
     assert float(losses.face_loss(vgg, photo, tf.constant(far), boxes, valid)[0]) == 0.0
     assert float(losses.face_loss(vgg, photo, tf.roll(photo, 8, axis=2), boxes, ~valid)[0]) == 0.0
+
+
+def test_laplacian_pyramid_bands_add_back_up_to_the_image():
+    x = images(2, 32, 32, 3)
+    *bands, low = losses.laplacian_pyramid(x, 3)
+    assert [b.shape[1] for b in bands] + [low.shape[1]] == [32, 16, 8, 4]
+    rebuilt = low
+    for band in reversed(bands):
+        rebuilt = tf.image.resize(rebuilt, band.shape[1:3], method="bilinear") + band
+    np.testing.assert_allclose(rebuilt.numpy(), x.numpy(), atol=1e-5)
+
+
+def test_pyramid_loss_weighs_lost_detail_above_a_colour_shift_of_the_same_pixel_error(shared_images):
+    photo = Image.open(sorted((shared_images / "photos").glob("*.jpg"))[0]).convert("RGB").resize((128, 128))
+    start = tf.constant(np.asarray(photo, np.float32)[None] / 127.5 - 1.0)
+    blurred = tf.constant(np.asarray(photo.filter(ImageFilter.GaussianBlur(1)), np.float32)[None] / 127.5 - 1.0)
+    pixel_error = float(tf.reduce_mean(tf.square(blurred - start)))
+    shifted = start + np.sqrt(pixel_error)  # a uniform shift with the blur's mean squared error
+    np.testing.assert_allclose(float(tf.reduce_mean(tf.square(shifted - start))), pixel_error, rtol=1e-4)
+    np.testing.assert_allclose(losses.pyramid_loss(start, start).numpy(), [0.0], atol=1e-7)
+    detail, colour = float(losses.pyramid_loss(start, blurred)[0]), float(losses.pyramid_loss(start, shifted)[0])
+    assert colour > 0 and detail > 5 * colour, (detail, colour)

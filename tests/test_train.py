@@ -401,3 +401,23 @@ def test_discriminator_warm_up_trains_d_alone_then_both(train_data, tmp_path):
     assert resumed.fit() == 3
     assert any(changed(g0, resumed.generator))
     assert (int(resumed.d_optimizer.iterations), int(resumed.g_optimizer.iterations)) == (3, 1)
+
+
+def test_keep_weight_holds_a_fine_tune_near_its_starting_model(train_data, hayao_weights, tmp_path):
+    from anime_tf import losses
+    from anime_tf.weights import load_generator
+
+    photos = tf.constant(np.stack([np.asarray(Image.open(p).convert("RGB").resize((64, 64)), np.float32)
+                                   for p in sorted(train_data[0].glob("*.jpg"))[:2]]) / 127.5 - 1.0)
+    start = load_generator(hayao_weights)(photos)
+    distance = {}
+    for keep in (0.0, 10000.0):
+        config = config_for(train_data, tmp_path / f"keep{keep:g}", init_epochs=0, epochs=1, steps_per_epoch=4,
+                            init_from=str(hayao_weights), keep_weight=keep, g_lr=1e-4)
+        trainer = Trainer(config)
+        assert trainer.fit() == 4
+        distance[keep] = float(tf.reduce_mean(losses.pyramid_loss(start, trainer.generator(photos))))
+    print("distance from the start", distance)
+    assert distance[10000.0] < 0.3 * distance[0.0], distance
+    with pytest.raises(ValueError, match="init_from"):
+        config_for(train_data, tmp_path / "no_start", keep_weight=1.0)

@@ -45,6 +45,11 @@ class TrainConfig:
     # Adversarial-phase steps that train the discriminator alone, the generator held (a
     # fine-tune starts with an untrained discriminator; BENCHMARKS.md has what it changed).
     d_warmup_steps: int = 0
+    # Fine-tune: weight of `losses.pyramid_loss` between the generator's output and the
+    # `init_from` model's own output on the same photo. It holds the starting model's line art
+    # and colour against the other terms' pull, which a fresh discriminator does not
+    # (BENCHMARKS.md, fine-tuning check); 1e4 keeps Hayao's detail over 100 steps.
+    keep_weight: float = 0.0
     save_every_steps: int = 500
     sample_every_steps: int = 500
     log_every_steps: int = 10
@@ -88,6 +93,8 @@ class TrainConfig:
             raise ValueError(f"teacher_size ({self.teacher_size}) must be at least image_size ({self.image_size})")
         if self.student_init not in STUDENT_INITS:
             raise ValueError(f"student_init must be one of {', '.join(STUDENT_INITS)}, not {self.student_init!r}")
+        if self.keep_weight and not self.init_from:
+            raise ValueError("keep_weight holds the look of the --init_from model: give --init_from")
         if self.teacher is None and self.style_dir is None:
             raise ValueError("a style folder is needed (--style_dir), or a --teacher to distil")
 

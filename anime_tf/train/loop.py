@@ -111,6 +111,8 @@ class Trainer:
             self.discriminator = Discriminator()
             self.discriminator(tf.zeros([1, 32, 32, 3]))
             self.vgg = losses.VGGFeatures(weights=config.vgg_weights_path)
+            # The starting model, frozen, for the keep term (fine-tunes only).
+            self.anchor = load_generator(config.init_from) if config.keep_weight else None
             self.init_optimizer = _adam(config.init_lr, config.clip_norm)
             self.g_optimizer = _adam(config.g_lr, config.clip_norm)
             self.d_optimizer = _adam(config.d_lr, config.clip_norm)
@@ -178,13 +180,24 @@ class Trainer:
             tv = self._average(losses.total_variation_loss(fake))
             g_loss = (c.g_adv_weight * adversarial + c.content_weight * content + c.style_weight * style
                       + c.color_weight * color + c.tv_weight * tv)
+            keep = self._keep_loss(photo, fake)
+            if keep is not None:
+                g_loss += c.keep_weight * keep
             face = self._face_loss(photo, fake, parts)
             if face is not None:
                 g_loss += c.face_weight * face
         self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_variables)
         return {"g/adversarial": adversarial, "g/content": content, "g/style": style, "g/color": color,
-                "g/tv": tv, **({"g/face": face} if face is not None else {}), "g/total": g_loss,
+                "g/tv": tv, **({"g/face": face} if face is not None else {}),
+                **({"g/keep": keep} if keep is not None else {}), "g/total": g_loss,
                 "d/total": d_loss}
+
+    def _keep_loss(self, photo, fake):
+        """How far the output has left the starting model's on the same photo; None without keep_weight."""
+        if self.anchor is None:
+            return None
+        start = tf.stop_gradient(tf.cast(self.anchor(photo, training=False), tf.float32))
+        return self._average(losses.pyramid_loss(start, fake))
 
     def _distributed(self, replica_step):
         def step(batch):
