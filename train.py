@@ -82,6 +82,8 @@ flags.DEFINE_integer("teacher_size", None, "Distil: views of --image_size are cr
 flags.DEFINE_float("pixel_weight", None, "Distil: weight of L1 against the teacher's pixels (1.0); "
                    "--content_weight is VGG conv4_4 against the teacher's, --style_weight, "
                    "--color_weight and --tv_weight the teacher's style terms (all 0: pixels only).")
+flags.DEFINE_float("pyramid_weight", None, "Distil: weight of each Laplacian band's relative error against "
+                   "the teacher, which holds its line art where pixel L1 lets it soften (0).")
 flags.DEFINE_float("distill_lr", None, "Distil: learning rate, decayed to 5% over the run (5e-4).")
 flags.DEFINE_enum("student_init", None, list(STUDENT_INITS), "Distil: start the student as a slice of the "
                   "teacher (its most important channels and first blocks; the default) or from random weights.")
@@ -92,7 +94,7 @@ OVERRIDABLE = ["init_from", "image_size", "batch_size", "init_epochs", "epochs",
                "init_lr", "g_lr", "d_lr", "content_weight", "style_weight", "color_weight", "tv_weight",
                "g_adv_weight", "d_adv_weight", "clip_norm", "face_weight", "face_share", "face_model",
                "face_cache", "width", "blocks", "teacher", "teacher_cache", "teacher_size", "pixel_weight",
-               "distill_lr", "student_init"]
+               "pyramid_weight", "distill_lr", "student_init"]
 
 
 def main(argv):

@@ -111,8 +111,8 @@ def pyramid_loss(target, images, levels=4, floor=1e-4):
     Per band, the squared difference over the target's own energy in that
     band: a relative error, so the fine band that carries line art weighs as
     much as the low-pass colour, which pixel L1 or L2 do not do (a soft
-    outline costs them little). Holds a fine-tune to its starting model
-    (BENCHMARKS.md, fine-tuning check).
+    outline costs them little). Holds a fine-tune to its starting model and
+    a student to its teacher's outlines (BENCHMARKS.md).
     """
     total = 0.0
     for band_target, band in zip(laplacian_pyramid(target, levels), laplacian_pyramid(images, levels)):

@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_FLAGS = ["photo_dir", "style_dir", "model_dir", "teacher", "width", "blocks", "d_warmup_steps",
-               "keep_weight", "preset", "init_from", "image_size", "batch_size",
+               "keep_weight", "pyramid_weight", "preset", "init_from", "image_size", "batch_size",
                "init_epochs", "epochs", "steps_per_epoch", "save_every_steps", "vgg_weights", "strategy",
                "mixed_precision", "clip_norm"]
 

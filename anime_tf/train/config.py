@@ -78,6 +78,7 @@ class TrainConfig:
     # are used at; the teacher renders each view itself.
     teacher_size: int | None = None
     pixel_weight: float = 1.0  # L1 on pixels against the teacher; content_weight is VGG conv4_4
+    pyramid_weight: float = 0.0  # losses.pyramid_loss against the teacher: its outlines, not just its colours
     distill_lr: float = 5e-4  # cosine decay to 5% over the run
     # How a student starts: "slice" (the teacher's most important channels and first blocks,
     # anime_tf.train.slicing) or "random".

@@ -1,9 +1,10 @@
 """Distillation: a smaller generator of the same family learns to reproduce a teacher's output.
 
 `train.py --teacher WEIGHTS --width W --blocks B` trains `Generator(width=W,
-blocks=B)` on photos only: L1 against the teacher's pixels, plus VGG19
-conv4_4 content loss against the teacher's features, and optionally the
-teacher's style (Gram), colour and total variation terms; no discriminator.
+blocks=B)` on photos only: L1 against the teacher's pixels, optionally each
+Laplacian band against the teacher's (its outlines), VGG19 conv4_4 content
+loss against the teacher's features, and the teacher's style (Gram), colour
+and total variation terms; no discriminator.
 The teacher's outputs are rendered once per view of each photo, on
 exactly that view (see `anime_tf.train.teacher`). Everything else is the
 trainer's: checkpoints and resume, TensorBoard, progress, tf.distribute. A
@@ -80,6 +81,8 @@ class Distiller(Trainer):
         with tf.GradientTape() as tape:
             student = self._generate(photo)
             terms = {"pixel": (c.pixel_weight, self._average(pixel_loss(teacher, student)))}
+            if c.pyramid_weight:
+                terms["pyramid"] = (c.pyramid_weight, self._average(losses.pyramid_loss(teacher, student)))
             if teacher_features is not None:
                 features = self.vgg(student)
                 terms["content"] = (c.content_weight,
