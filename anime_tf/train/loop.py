@@ -73,6 +73,8 @@ def is_chief(strategy):
 class Trainer:
     """Builds models, optimizers and checkpoints for a `TrainConfig`, and runs the schedule."""
 
+    anchor = None  # the --init_from model, frozen, when a fine-tune's keep term needs it
+
     def __init__(self, config, strategy=None):
         self.config = config
         self.model_dir = Path(config.model_dir)
@@ -111,8 +113,8 @@ class Trainer:
             self.discriminator = Discriminator()
             self.discriminator(tf.zeros([1, 32, 32, 3]))
             self.vgg = losses.VGGFeatures(weights=config.vgg_weights_path)
-            # The starting model, frozen, for the keep term (fine-tunes only).
-            self.anchor = load_generator(config.init_from) if config.keep_weight else None
+            if config.keep_weight:
+                self.anchor = load_generator(config.init_from)
             self.init_optimizer = _adam(config.init_lr, config.clip_norm)
             self.g_optimizer = _adam(config.g_lr, config.clip_norm)
             self.d_optimizer = _adam(config.d_lr, config.clip_norm)
@@ -215,7 +217,8 @@ class Trainer:
             self.checkpoint.restore(latest)
             print(f"resuming from {latest} at step {int(self.step.numpy())}", file=sys.stderr)
         elif self.config.init_from:
-            self.generator.set_weights(load_generator(self.config.init_from).get_weights())
+            start = self.anchor if self.anchor is not None else load_generator(self.config.init_from)
+            self.generator.set_weights(start.get_weights())
             print(f"starting from the generator weights {self.config.init_from}", file=sys.stderr)
         return int(self.step.numpy())
 
