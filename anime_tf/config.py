@@ -60,6 +60,9 @@ MEMORY_FRACTION = 0.5
 BYTES_PER_PIXEL = 1800
 # Moments for tiled runs are taken from the image downscaled to at most this many pixels.
 MOMENTS_PIXELS = 2_000_000
+# The generator has two stride-2 convs down and two x2 resizes up: sizes that are multiples of
+# this round-trip, and tiles that start on multiples of it see the whole image's sampling grid.
+SIZE_MULTIPLE = 4
 # Smaller images are upscaled to this shortest side for the generator, then scaled back.
 MIN_SIDE = 32
 # TFLite export variants (anime_tf.export).

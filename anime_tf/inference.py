@@ -1,10 +1,8 @@
 """Stylize images with the Keras generator: whole when memory allows, tiled otherwise.
 
-Tiling has a catch: every layer norm takes its statistics over the whole
-image, so a tile normalised on its own drifts in tone from its neighbours. A
-tiled run therefore first records every layer norm's moments on the image
-scaled down to fit (`Generator.norm_moments`), then runs each tile with those
-moments, and blends the overlapping tiles with a linear feather.
+Tiled runs go through `anime_tf.tiling.run_tiled`, as the edge runner's do;
+here every tile is normalised with the layer-norm moments of the whole image
+(`Generator.norm_moments` on a downscaled copy), so tiles keep its tone.
 """
 from __future__ import annotations
 
@@ -14,12 +12,10 @@ import os
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-from tqdm import tqdm
 
 from anime_tf import config
-from anime_tf.models.generator import SIZE_MULTIPLE
 from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
-from anime_tf.tiling import TileBlender, tile_boxes
+from anime_tf.tiling import run_tiled
 
 
 def available_memory():
@@ -104,36 +100,12 @@ class Stylizer:
         return self.run_tiled(x, on_progress=on_progress)
 
     def run_tiled(self, x, moments=None, on_progress=None):
-        """Tiled run; every tile uses the whole image's layer-norm moments (see module doc).
-
-        The image is first padded to a multiple of 4 as the generator pads it,
-        and tiles start on multiples of 4, so each tile sees the whole image's
-        sampling grid through the strided convs and resizes.
-        """
-        height, width = x.shape[1:3]
-        if moments is None:
-            moments = self._moments(_downscaled(x, min(self.max_whole_pixels, config.MOMENTS_PIXELS)))
-        x = np.pad(x, [(0, 0), (0, -height % SIZE_MULTIPLE), (0, -width % SIZE_MULTIPLE), (0, 0)],
-                   mode="reflect")
-        blender = TileBlender(x.shape[1], x.shape[2], 3, self.tile_overlap)
-        boxes = tile_boxes(x.shape[1], x.shape[2], self.tile_size, self.tile_overlap, SIZE_MULTIPLE)
-        for done, (top, left, h, w) in enumerate(
-                tqdm(boxes, desc="tiles", leave=False, disable=not self.progress), 1):
-            tile = self._tile(x[:, top:top + h, left:left + w], moments)
-            blender.add((top, left, h, w), tile[0].numpy())
-            if on_progress:
-                on_progress(done, len(boxes))
-        return blender.result()[None, :height, :width]
-
-
-def _downscaled(x, max_pixels):
-    """x scaled down (area-averaged) to at most max_pixels, keeping its aspect ratio."""
-    height, width = x.shape[1:3]
-    scale = min(1.0, math.sqrt(max_pixels / (height * width)))
-    if scale == 1.0:
-        return x
-    size = (max(8, round(height * scale)), max(8, round(width * scale)))
-    return tf.image.resize(x, size, method="area")
+        """Tiled run (`anime_tf.tiling.run_tiled`): every tile uses the whole image's layer-norm
+        moments, `moments` if given, else measured on the image scaled down to fit."""
+        measure = (lambda _: moments) if moments is not None else self._moments
+        return run_tiled(x, lambda tile, given: self._tile(tile, given), self.tile_size, self.tile_overlap,
+                         measure=measure, moments_pixels=min(self.max_whole_pixels, config.MOMENTS_PIXELS),
+                         progress=self.progress, on_progress=on_progress)
 
 
 def _multiple_of_4(n):

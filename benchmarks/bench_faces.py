@@ -7,7 +7,7 @@
 For each photo the Face Landmarker runs on the photo and on each stylized
 output; faces are matched by centre, and per matched face the mean distance
 over the 478 landmarks is divided by the photo's inter-ocular distance and
-capped at 0.1 (`anime_tf.face.metric`). Reported per image and in total: the
+capped at 0.1 (`anime_tf.metrics`). Reported per image and in total: the
 median error over matched faces, faces no longer found, the stylization
 strength inside the face boxes (mean absolute difference to the photo, 0-255)
 and its ratio to plain full-resolution stylization's and to the same run
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from anime_tf.face import FaceLandmarker, FacePainter
-from anime_tf.face.metric import face_structure, rescaled, stylization_strength
+from anime_tf.metrics import face_structure, rescaled, stylization_strength
 from anime_tf.imageio import find_images, load_image, shrink_to, split_alpha, stylize_image
 
 

@@ -26,9 +26,9 @@ from PIL import Image
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from anime_tf.edge import EdgeModel
-from anime_tf.edge.onnx_runner import OnnxModel
+from anime_tf.edge.onnx_model import OnnxModel
 from anime_tf.export import calibration, onnx, tflite
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.weights import load_generator
 

@@ -27,7 +27,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from anime_tf.edge import EdgeModel
 from anime_tf.export import main as export_main
-from anime_tf.export.report import psnr, ssim
+from anime_tf.metrics import psnr, ssim
 from anime_tf.imageio import find_images, load_image, split_alpha, to_model_range
 from anime_tf.inference import Stylizer
 from anime_tf.weights import load_generator
@@ -80,7 +80,7 @@ def closeness(teacher_outputs, student, inputs):
 
 def face_errors(teacher_landmarks, student, faces, landmarker):
     """Median face-structure error of the student's landmarks against the teacher's, and faces lost."""
-    from anime_tf.face.metric import face_structure
+    from anime_tf.metrics import face_structure
 
     errors, lost = [], 0
     for name, rgb in faces.items():

@@ -16,9 +16,10 @@ import time
 import numpy as np
 from PIL import Image
 
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.imageio import from_model_range, to_model_range
-from anime_tf.inference import Stylizer, _downscaled
+from anime_tf.inference import Stylizer
+from anime_tf.tiling import downscaled
 from anime_tf.tiling import TileBlender, tile_boxes
 
 
@@ -58,8 +59,8 @@ def main():
     print(f"{'run':<28} {'PSNR vs whole':>14} {'max diff':>9} {'seconds':>8} {'time ratio':>10}")
     print(f"{'whole image':<28} {'-':>14} {'-':>9} {whole_time:8.2f} {1.0:10.2f}")
     runs = [("tiled, full-size moments", lambda: stylizer.run_tiled(x, stylizer._moments(x))),
-            ("tiled, moments at 2 MP", lambda: stylizer.run_tiled(x, stylizer._moments(_downscaled(x, 2e6)))),
-            ("tiled, moments at 0.5 MP", lambda: stylizer.run_tiled(x, stylizer._moments(_downscaled(x, 5e5)))),
+            ("tiled, moments at 2 MP", lambda: stylizer.run_tiled(x, stylizer._moments(downscaled(x, 2e6)))),
+            ("tiled, moments at 0.5 MP", lambda: stylizer.run_tiled(x, stylizer._moments(downscaled(x, 5e5)))),
             ("tiled, per-tile moments", lambda: per_tile_moments(stylizer, x))]
     for name, run in runs:
         result, seconds = timed(lambda: from_model_range(run()), args.repeats)

@@ -28,7 +28,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.inference import Stylizer
 from anime_tf.video import io
 from anime_tf.video.exported import ExportedFrames
@@ -132,7 +132,7 @@ def main():
     models = {"Keras": lambda smooth: KerasFrames(stylizer, smooth=smooth)}
     int8_size = None
     if args.int8:
-        from anime_tf.edge.runner import EdgeStylizer, open_model
+        from anime_tf.edge import EdgeStylizer, open_model
 
         edge = EdgeStylizer(open_model(args.int8, threads=2))
         models[f"{args.int8.name}, edge runner"] = lambda smooth: ExportedFrames(edge)

@@ -92,7 +92,7 @@ def prepare_photos(photos, generator, folder):
 
 
 def score(expected, out):
-    from anime_tf.export.report import psnr
+    from anime_tf.metrics import psnr
 
     scores = [psnr(np.asarray(Image.open(out / f"{name}.png").convert("RGB")), want)
               for name, want in expected.items() if (out / f"{name}.png").exists()]

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.weights import load_generator
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from anime_tf import data
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.imageio import load_image, split_alpha, to_model_range
 from anime_tf.weights import load_generator
 

@@ -19,7 +19,7 @@ import argparse
 import numpy as np
 
 from anime_tf import data
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.inference import Stylizer
 from anime_tf.train.teacher import scaled_photo
 

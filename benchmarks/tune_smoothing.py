@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.video.smooth import FlowSmoother, SceneCuts, flicker
 from bench_video import decoded_frames, scaled_clip
 

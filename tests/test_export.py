@@ -12,7 +12,7 @@ from anime_tf.edge import EdgeModel
 from anime_tf.export import main as export_main
 from anime_tf.export import calibration as calibration_module
 from anime_tf.export import tflite
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.files import OutputExistsError
 from anime_tf.imageio import from_model_range, to_model_range
 

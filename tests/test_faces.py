@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anime_tf.face import align, landmarks, metric
+from anime_tf import metrics as metric
+from anime_tf.face import align, landmarks
 from anime_tf.face.landmarks import FaceModelError, face_model_path, inter_ocular
 
 

@@ -9,11 +9,11 @@ from PIL import Image
 
 from anime_tf.edge import EdgeStylizer, open_model
 from anime_tf.edge.cli import main as edge_main
-from anime_tf.edge.onnx_runner import OnnxModel, choose_provider
+from anime_tf.edge.onnx_model import OnnxModel, choose_provider
 from anime_tf.export import main as export_main
 from anime_tf.export import calibration as calibration_module
 from anime_tf.export import onnx as onnx_export
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.export.tflite import ExportError
 from anime_tf.imageio import from_model_range, to_model_range
 from test_edge import NO_TENSORFLOW

@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from anime_tf import official
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.models.generator import ForwardPass
 from anime_tf.models.ops import INFERENCE_OPS

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import anime_tf
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.cli import main
 
 LUMA = np.array([0.299, 0.587, 0.114])

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from anime_tf.cli import main
-from anime_tf.export.report import psnr
+from anime_tf.metrics import psnr
 from anime_tf.video import io
 from anime_tf.video.smooth import FlowSmoother, SceneCuts, flicker
 from clips import decoded, moving_frames, write_clip

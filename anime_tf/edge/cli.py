@@ -50,7 +50,7 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # MediaPipe loads parts of TensorFlow if present
     args = build_parser().parse_args(argv)
-    from anime_tf.edge.runner import EdgeStylizer, open_model
+    from anime_tf.edge import EdgeStylizer, benchmark, open_model
 
     if not args.inputs and not args.benchmark and not args.video:
         batch.report(PROG, "give INPUT images, --video IN, --benchmark N, or a mix")
@@ -77,7 +77,7 @@ def main(argv=None):
         return batch.EXIT_UNUSABLE
     if args.benchmark:
         size = model.fixed_size or (256, 256)
-        ms = model.benchmark(args.benchmark)
+        ms = benchmark(model, args.benchmark)
         print(f"{args.model}: {size[1]}x{size[0]}, {args.threads} threads, median {ms:.1f} ms "
               f"over {args.benchmark} runs ({1000 / ms:.2f} images/s)")
         if not args.inputs:
@@ -99,7 +99,7 @@ def main(argv=None):
 
 
 def _video(args, stylizer, face_model):
-    from anime_tf.edge.runner import EdgeStylizer
+    from anime_tf.edge import EdgeStylizer
     from anime_tf.face.landmarks import FaceModelError
     from anime_tf.files import sha256_of
     from anime_tf.video.cli import with_faces, write_video

@@ -9,20 +9,9 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from anime_tf.edge.runner import open_model
+from anime_tf.edge import benchmark, open_model
 from anime_tf.imageio import from_model_range, to_model_range
-
-
-MAX_PSNR = 100.0  # reported for identical images (keeps the JSON report finite)
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return MAX_PSNR if mse == 0 else min(MAX_PSNR, float(10 * np.log10(255.0 ** 2 / mse)))
-
-
-def ssim(a, b):
-    return float(tf.image.ssim(tf.constant(a[None]), tf.constant(b[None]), max_val=255)[0])
+from anime_tf.metrics import psnr, ssim
 
 
 def fidelity(model, generator, images, size):
@@ -52,7 +41,7 @@ def build_report(model_path, metadata, generator, images, threads, latency_runs)
         report["psnr_mean"] = statistics.fmean(r["psnr"] for r in rows)
         report["psnr_min"] = min(r["psnr"] for r in rows)
         report["ssim_mean"] = statistics.fmean(r["ssim"] for r in rows)
-    report["latency_ms"] = model.benchmark(latency_runs, size=size)
+    report["latency_ms"] = benchmark(model, latency_runs, size=size)
     report["latency_size"] = list(size)
     return report
 

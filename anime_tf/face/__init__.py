@@ -1,4 +1,5 @@
-"""Faces: MediaPipe landmarks, face2paint alignment, and the face-structure metric (no TensorFlow).
+"""Faces: MediaPipe landmarks and face2paint alignment (no TensorFlow); the face-structure metric
+is in `anime_tf.metrics`.
 
 Names are loaded on first use, so `anime_tf.face.landmarks` (and its error
 types) import without OpenCV or MediaPipe: an edge-only install can then say

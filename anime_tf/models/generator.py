@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from anime_tf.config import SIZE_MULTIPLE
 from anime_tf.models.ops import (EXPORT_OPS, INFERENCE_OPS, TRAINING_OPS, conv_padding, resize_x2_legacy,
                                   spatial_size, two_pass_moments)
 
@@ -26,8 +27,6 @@ LAYER_NORM_EPSILON = 1e-12
 TEACHER_ARCHITECTURE = {"width": 1.0, "blocks": 4}
 CHANNEL_MULTIPLE = 8
 MAX_BLOCKS = 8
-# Two stride-2 convs down, two x2 resizes up: sizes that are multiples of 4 round-trip.
-SIZE_MULTIPLE = 4
 
 
 def scaled_channels(channels, width):

@@ -13,7 +13,7 @@ class ExportedFrames:
     """`__call__(frames, cuts)`: uint8 RGB frames to stylized frames of the same size, one at a time."""
 
     def __init__(self, stylizer):
-        self.stylizer = stylizer  # an `anime_tf.edge.runner.EdgeStylizer`
+        self.stylizer = stylizer  # an `anime_tf.edge.EdgeStylizer`
 
     def __call__(self, frames, cuts):
         return [self._stylize(frame) for frame in frames]

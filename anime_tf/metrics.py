@@ -1,9 +1,12 @@
-"""Face-structure error: do the landmarks of a stylized face sit where the photo's did?
+"""Image and face metrics, one place for the export report, the benchmarks and the tests.
 
-Per matched face, the mean distance over the 478 landmarks divided by the
+`psnr` and `ssim` compare two uint8 images. The face-structure error asks
+whether the landmarks of a stylized face sit where the photo's did: per
+matched face, the mean distance over the 478 landmarks divided by the
 inter-ocular distance, capped so that one failed fit cannot dominate; faces
 the landmarker no longer finds are counted as lost. The stylization strength
 inside the face boxes keeps a face pass from winning by stylizing less.
+NumPy only, except `ssim` (TensorFlow's, imported when called).
 """
 from __future__ import annotations
 
@@ -12,7 +15,22 @@ from PIL import Image
 
 from anime_tf.face.landmarks import inter_ocular
 
+MAX_PSNR = 100.0  # reported for identical images (keeps JSON reports finite)
 ERROR_CAP = 0.1
+
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB of two uint8 images, at most `MAX_PSNR`."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return MAX_PSNR if mse == 0 else min(MAX_PSNR, float(10 * np.log10(255.0 ** 2 / mse)))
+
+
+def ssim(a, b):
+    """Structural similarity of two uint8 HxWx3 images (TensorFlow's `tf.image.ssim`)."""
+    import tensorflow as tf
+
+    return float(tf.image.ssim(tf.constant(a[None]), tf.constant(b[None]), max_val=255)[0])
+
 
 
 def rescaled(faces, from_size, to_size):

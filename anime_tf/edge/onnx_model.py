@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 
-from anime_tf.edge.runner import ImageModel
 
 # Short names for `--provider`; any full ONNX Runtime provider name works too.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -32,8 +31,8 @@ def choose_provider(name, available):
     return full
 
 
-class OnnxModel(ImageModel):
-    """One .onnx generator: float in [-1, 1] (1xHxWx3) to float in [-1, 1], like `EdgeModel`."""
+class OnnxModel:
+    """One .onnx generator: float in [-1, 1] (1xHxWx3) to float in [-1, 1], like `LiteRTModel`."""
 
     def __init__(self, path, threads=None, provider=None):
         ort = _onnxruntime()
