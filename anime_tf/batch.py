@@ -58,24 +58,22 @@ def add_face_arguments(parser, weights_help):
                        "model's own size); smaller crops stylize faces more strongly")
 
 
-def with_face_pass(args, stylizer, face_stylizer=None, crop_size=None):
-    """`stylizer` wrapped in a `FacePainter` when --faces is given; raises FaceModelError.
+def with_face_pass(stylizer, *, face_model=None, face_stylizer=None, crop_size=None, max_side=None):
+    """`stylizer` wrapped in a `FacePainter` (the face pass); raises FaceModelError.
 
-    `crop_size`: the face crops' edge unless --face-crop-size says otherwise
-    (default: `config.FACE_CROP_SIZE`).
+    `face_model`: MediaPipe's face_landmarker.task (default: fetched into the
+    cache); `face_stylizer`: what stylizes the crops (default: `stylizer`);
+    `crop_size`: the face crops' edge (default: `config.FACE_CROP_SIZE`).
     """
     from anime_tf.face.landmarks import FaceLandmarker, FaceModelError
 
-    if not args.faces:
-        return stylizer
     try:
         from anime_tf.face.paint import FacePainter
     except ImportError as err:
         raise FaceModelError(f"--faces needs MediaPipe and OpenCV ({err.name} is missing): "
                              "pip install 'anime-tf[faces]'") from err
-    crop_size = args.face_crop_size or crop_size or config.FACE_CROP_SIZE
-    return FacePainter(stylizer, FaceLandmarker(args.face_model), face_stylizer=face_stylizer,
-                       crop_size=crop_size, max_side=args.max_side)
+    return FacePainter(stylizer, FaceLandmarker(face_model), face_stylizer=face_stylizer,
+                       crop_size=crop_size or config.FACE_CROP_SIZE, max_side=max_side)
 
 
 def positive_int(text):
@@ -102,22 +100,24 @@ def plan_outputs(pairs, out_dir, suffix):
     return plan, problems
 
 
-def stylize_files(args, load_stylizer, prog):
-    """Stylize `args.inputs` into `args.output`; returns the exit code.
+def stylize_files(inputs, output_dir, load_stylizer, prog, *, fmt="png", quality=95, recursive=False,
+                  overwrite=False):
+    """Stylize image files, folders or globs `inputs` into `output_dir`; returns the exit code.
 
     `load_stylizer()` is called only when there is work to do; it returns an
     object with `stylize(PIL image) -> PIL image`, or None after reporting why
     it could not.
     """
-    pairs, problems = find_images(args.inputs, recursive=args.recursive)
-    plan, clashes = plan_outputs(pairs, args.output, f".{args.format}")
+    output_dir = Path(output_dir)
+    pairs, problems = find_images(inputs, recursive=recursive)
+    plan, clashes = plan_outputs(pairs, output_dir, f".{fmt}")
     problems += clashes
     for problem in problems:
         report(prog, problem)
     if not plan:
         report(prog, "no images to stylize")
         return EXIT_UNUSABLE
-    todo = [(src, dest) for src, dest in plan if args.overwrite or not dest.exists()]
+    todo = [(src, dest) for src, dest in plan if overwrite or not dest.exists()]
     for src, dest in plan:
         if (src, dest) not in todo:
             print(f"skipped {src}: {dest} exists (--overwrite to replace it)", file=sys.stderr)
@@ -130,13 +130,26 @@ def stylize_files(args, load_stylizer, prog):
     with tqdm(todo, desc="stylize", unit="img", file=sys.stderr) as bar:
         for src, dest in bar:
             try:
-                save_image(stylizer.stylize(load_image(src)), dest, overwrite=args.overwrite,
-                           quality=args.quality)
+                save_image(stylizer.stylize(load_image(src)), dest, overwrite=overwrite, quality=quality)
             except (ImageError, OutputExistsError, MemoryError) as err:
                 failed += 1
                 bar.write(f"{prog}: error: {err}", file=sys.stderr)
     if hasattr(stylizer, "close"):
         stylizer.close()
-    print(f"wrote {len(todo) - failed} of {len(todo)} images to {args.output}"
+    print(f"wrote {len(todo) - failed} of {len(todo)} images to {output_dir}"
           + (f"; {failed} failed" if failed else ""), file=sys.stderr)
     return EXIT_SOME_FAILED if failed or problems else EXIT_OK
+
+
+def stylize_files_from(args, load_stylizer, prog):
+    """`stylize_files` with the flags of `add_io_arguments`."""
+    return stylize_files(args.inputs, args.output, load_stylizer, prog, fmt=args.format, quality=args.quality,
+                         recursive=args.recursive, overwrite=args.overwrite)
+
+
+def face_pass_from(args, stylizer, face_stylizer=None, crop_size=None):
+    """`stylizer` with the face pass when --faces is given (the flags of `add_face_arguments`)."""
+    if not args.faces:
+        return stylizer
+    return with_face_pass(stylizer, face_model=args.face_model, face_stylizer=face_stylizer,
+                          crop_size=args.face_crop_size or crop_size, max_side=args.max_side)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from anime_tf import __version__, batch, config
 from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE
+from anime_tf.errors import AnimeTFError
 from anime_tf.serve import cli as serve_cli
 from anime_tf.video import cli as video_cli
 
@@ -15,8 +16,8 @@ from anime_tf.video import cli as video_cli
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:  # absl parses export's flags (argparse's REMAINDER would not)
-        return run_export(argv[1:])
+    if argv[:1] in (["export"], ["train"]):  # absl commands: the scripts' own flags and parsing
+        return ABSL_COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -38,7 +39,7 @@ def build_parser():
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_stylize(commands)
     _add_import_weights(commands)
-    _add_export(commands)
+    _add_absl_commands(commands)
     _add_prepare_style(commands)
     video_cli.add_command(commands)
     serve_cli.add_commands(commands)
@@ -76,11 +77,12 @@ def _add_import_weights(commands):
     p.set_defaults(run=run_import_weights)
 
 
-def _add_export(commands):
-    p = commands.add_parser(
-        "export", help="export weights to TFLite or ONNX (the flags of export_tflite.py)", add_help=False,
-        description="Export to TFLite or ONNX; `anime-tf export --help` lists the flags.")
-    p.set_defaults(run=lambda args: run_export([]))
+def _add_absl_commands(commands):
+    """Listed here for --help; `main` hands their arguments to the absl scripts' parsing."""
+    commands.add_parser("export", help="export weights to TFLite or ONNX (the flags of export_tflite.py)",
+                        add_help=False, description="`anime-tf export --help` lists the flags.")
+    commands.add_parser("train", help="train a style or distil a student (the flags of train.py)",
+                        add_help=False, description="`anime-tf train --help` lists the flags.")
 
 
 def _add_prepare_style(commands):
@@ -107,14 +109,19 @@ def run_prepare_style(args):
     return batch.EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def run_export(flags):
-    from anime_tf.export import main as export_main
+def run_export(argv):
+    from anime_tf.export.main import main as export_main
 
-    try:
-        export_main.run(["anime-tf export", *flags])
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else EXIT_UNUSABLE
-    return EXIT_OK
+    return export_main(argv, prog="anime-tf export")
+
+
+def run_train(argv):
+    from anime_tf.train.cli import main as train_main
+
+    return train_main(argv, prog="anime-tf train")
+
+
+ABSL_COMMANDS = {"export": run_export, "train": run_train}
 
 
 def _error(message):
@@ -123,13 +130,11 @@ def _error(message):
 
 def run_import_weights(args):
     from anime_tf import weights
-    from anime_tf.download import DownloadError
-    from anime_tf.files import OutputExistsError
 
     try:
         generator = weights.load_generator(args.source)
         weights.save_generator(generator, args.output, overwrite=args.overwrite)
-    except (FileNotFoundError, weights.WeightsError, DownloadError, OutputExistsError) as err:
+    except AnimeTFError as err:
         _error(err)
         return EXIT_UNUSABLE
     print(f"wrote {args.output} ({generator.count_params():,} parameters)")
@@ -140,14 +145,11 @@ def run_stylize(args):
     if not args.inputs:
         _error("give at least one INPUT (file, folder or glob)")
         return EXIT_UNUSABLE
-    return batch.stylize_files(args, lambda: _load_stylizer(args), "anime-tf")
+    return batch.stylize_files_from(args, lambda: _load_stylizer(args), "anime-tf")
 
 
 def _load_stylizer(args):
-    from anime_tf.download import DownloadError
-    from anime_tf.face.landmarks import FaceModelError
     from anime_tf.inference import Stylizer
-    from anime_tf.weights import WeightsError
 
     def stylizer(weights):
         return Stylizer(weights, keep_brightness=args.keep_brightness, max_side=args.max_side,
@@ -156,8 +158,8 @@ def _load_stylizer(args):
     try:
         whole = stylizer(args.weights or args.style or "hayao")
         faces = stylizer(args.face_weights) if args.faces and args.face_weights else None
-        return batch.with_face_pass(args, whole, faces)
-    except (FileNotFoundError, WeightsError, DownloadError, FaceModelError, ValueError) as err:
+        return batch.face_pass_from(args, whole, faces)
+    except AnimeTFError as err:
         _error(err)
         return None
 

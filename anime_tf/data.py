@@ -15,12 +15,13 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from anime_tf.errors import AnimeTFError
 from anime_tf.imageio import IMAGE_SUFFIXES
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-class DataError(ValueError):
+class DataError(AnimeTFError, ValueError):
     """A training folder that cannot be used: missing, empty, or without readable images."""
 
 

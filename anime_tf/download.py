@@ -7,12 +7,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anime_tf.errors import AnimeTFError
 from anime_tf.files import atomic_path
 
 CHUNK = 1 << 16
 
 
-class DownloadError(RuntimeError):
+class DownloadError(AnimeTFError, RuntimeError):
     """A file could not be fetched; the message says where to put it by hand."""
 
 

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from anime_tf.errors import AnimeTFError
+
 
 def sha256_of(path):
     """Hex sha256 of a file's bytes, read in blocks (weights and models can be large)."""
@@ -17,7 +19,7 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(AnimeTFError, FileExistsError):
     """The destination exists and overwriting was not asked for."""
 
     def __init__(self, path):

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from anime_tf import config
+from anime_tf.errors import AnimeTFError
 from anime_tf.files import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -23,7 +24,7 @@ FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-class ImageError(ValueError):
+class ImageError(AnimeTFError, ValueError):
     """An input that is not a usable image."""
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from anime_tf import config
+from anime_tf.errors import ConfigError
 from anime_tf.imageio import from_model_range, match_brightness, stylize_image, to_model_range
 from anime_tf.tiling import run_tiled
 
@@ -63,12 +64,13 @@ class Stylizer:
         self.tile_size = _multiple_of_4(tile_size)
         self.tile_overlap = tile_overlap
         if self.tile_size <= 2 * tile_overlap:
-            raise ValueError(f"tile size {tile_size} must exceed twice the overlap {tile_overlap}")
+            raise ConfigError(f"tile size {tile_size} must exceed twice the overlap {tile_overlap}")
         self.max_whole_pixels = max_whole_pixels or default_max_whole_pixels()
         self.progress = progress
         image = tf.TensorSpec([1, None, None, 3], tf.float32)
-        self._whole = tf.function(self.generator.__call__, input_signature=[image])
-        self._moments = tf.function(self.generator.norm_moments, input_signature=[image])
+        # Traced once: the whole image through the generator, and every layer norm's moments of it.
+        self.run_whole = tf.function(self.generator.__call__, input_signature=[image])
+        self.norm_moments = tf.function(self.generator.norm_moments, input_signature=[image])
         self._tile = tf.function(lambda x, moments: self.generator(x, norm_moments=moments),
                                  reduce_retracing=True)
 
@@ -96,13 +98,13 @@ class Stylizer:
         """Model-range image (1xHxWx3 in [-1, 1]) through the generator, whole or tiled."""
         height, width = x.shape[1:3]
         if height * width <= self.max_whole_pixels:
-            return self._whole(x).numpy()
+            return self.run_whole(x).numpy()
         return self.run_tiled(x, on_progress=on_progress)
 
     def run_tiled(self, x, moments=None, on_progress=None):
         """Tiled run (`anime_tf.tiling.run_tiled`): every tile uses the whole image's layer-norm
         moments, `moments` if given, else measured on the image scaled down to fit."""
-        measure = (lambda _: moments) if moments is not None else self._moments
+        measure = (lambda _: moments) if moments is not None else self.norm_moments
         return run_tiled(x, lambda tile, given: self._tile(tile, given), self.tile_size, self.tile_overlap,
                          measure=measure, moments_pixels=min(self.max_whole_pixels, config.MOMENTS_PIXELS),
                          progress=self.progress, on_progress=on_progress)

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from anime_tf.errors import AnimeTFError
+
 OFFICIAL_SCOPE = "generator/G_MODEL"
 OPTIMIZER_SLOT = re.compile(r"/(Adam|Adam_1|Momentum|RMSProp\w*)$")
 
 
-class WeightsError(ValueError):
+class WeightsError(AnimeTFError, ValueError):
     """Weights that cannot be loaded: missing, unexpected or misshapen variables, bad files."""
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from anime_tf.config import MOMENTS_PIXELS, SIZE_MULTIPLE
+from anime_tf.errors import ConfigError
 
 
 def run_tiled(x, run_tile, tile, overlap, *, measure=None, fixed=False,
@@ -82,7 +83,7 @@ def tile_starts(length, tile, overlap, align=1):
         return [0]
     step = (tile - overlap) // align * align
     if step <= 0:
-        raise ValueError(f"tile size {tile} must be larger than the overlap {overlap}")
+        raise ConfigError(f"tile size {tile} must be larger than the overlap {overlap}")
     starts = list(range(0, length - tile, step))
     return starts + [length - tile]
 

@@ -20,8 +20,13 @@ PARAMETER_COUNT = 2_143_552
 GENERATOR_WEIGHTS_FILE = "generator.weights.h5"  # what a training run directory holds
 ARCHITECTURE_ATTRIBUTE = "anime_tf_generator"  # JSON {"width": W, "blocks": B} on the .h5 root
 
-__all__ = ["WeightsError", "build_generator", "load_generator", "save_generator", "style_checkpoint",
-           "weights_identity", "read_architecture", "PARAMETER_COUNT", "GENERATOR_WEIGHTS_FILE"]
+__all__ = ["WeightsError", "WeightsNotFound", "build_generator", "load_generator", "save_generator",
+           "style_checkpoint", "weights_identity", "read_architecture", "PARAMETER_COUNT",
+           "GENERATOR_WEIGHTS_FILE"]
+
+
+class WeightsNotFound(WeightsError, FileNotFoundError):
+    """No weights at the path given (also a FileNotFoundError, as it always was)."""
 
 
 def build_generator(architecture=None, export_format=None):
@@ -85,7 +90,7 @@ def load_generator(source, cache=None):
         return assign_official(build_generator(), read_checkpoint(prefix), str(prefix))
     path = Path(source).expanduser()
     if not path.exists() and not Path(f"{path}.index").exists():
-        raise FileNotFoundError(
+        raise WeightsNotFound(
             f"weights not found: {source} (give a .weights.h5, .keras or .tflite file, an official "
             f"checkpoint folder, a training run folder, or a style: {', '.join(config.STYLES)})")
     if path.is_dir() and (path / GENERATOR_WEIGHTS_FILE).exists():

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from anime_tf import batch
+from anime_tf.errors import AnimeTFError
 from anime_tf.video.cli import add_encoding_arguments
 
 PROG = "anime-tf-edge"
@@ -61,7 +62,7 @@ def main(argv=None):
     if args.video:
         from anime_tf.video.cli import check_output
 
-        problem = check_output(args)
+        problem = check_output(args.output, args.overwrite, args.crf)
         if problem:
             batch.report(PROG, problem)
             return batch.EXIT_UNUSABLE
@@ -72,7 +73,7 @@ def main(argv=None):
 
         model = load(args.model)
         face_model = load(args.face_weights) if args.faces and args.face_weights else model
-    except (ValueError, OSError) as err:
+    except AnimeTFError as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE
     if args.benchmark:
@@ -87,34 +88,30 @@ def main(argv=None):
     if args.video:
         return _video(args, stylizer, face_model)
     if args.faces:
-        from anime_tf.face.landmarks import FaceModelError
-
         faces = EdgeStylizer(face_model, keep_brightness=args.keep_brightness)
         try:  # a fixed-size model stylizes crops of its own size
-            stylizer = batch.with_face_pass(args, stylizer, faces, min(face_model.fixed_size or (0,)) or None)
-        except FaceModelError as err:
+            stylizer = batch.face_pass_from(args, stylizer, faces, min(face_model.fixed_size or (0,)) or None)
+        except AnimeTFError as err:
             batch.report(PROG, err)
             return batch.EXIT_UNUSABLE
-    return batch.stylize_files(args, lambda: stylizer, PROG)
+    return batch.stylize_files_from(args, lambda: stylizer, PROG)
 
 
 def _video(args, stylizer, face_model):
     from anime_tf.edge import EdgeStylizer
-    from anime_tf.face.landmarks import FaceModelError
     from anime_tf.files import sha256_of
-    from anime_tf.video.cli import with_faces, write_video
+    from anime_tf.video.cli import encoding_options, faces_from, write_video
     from anime_tf.video.exported import ExportedFrames
 
-    args.input = args.video
     settings = {"model": sha256_of(args.model), "keep_brightness": args.keep_brightness}
     faces = EdgeStylizer(face_model, keep_brightness=args.keep_brightness)
     try:
-        frame_model, settings = with_faces(args, ExportedFrames(stylizer), stylizer, faces, settings,
+        frame_model, settings = faces_from(args, ExportedFrames(stylizer), stylizer, faces, settings,
                                            min(face_model.fixed_size or (0,)) or None)
-    except FaceModelError as err:
+    except AnimeTFError as err:
         batch.report(PROG, err)
         return batch.EXIT_UNUSABLE
-    return write_video(args, frame_model, settings, PROG)
+    return write_video(args.video, args.output, frame_model, settings, PROG, **encoding_options(args))
 
 
 if __name__ == "__main__":

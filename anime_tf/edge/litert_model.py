@@ -12,6 +12,8 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from anime_tf.errors import ModelError
+
 
 class LiteRTModel:
     """float32 in [-1, 1] (1xHxWx3) to float32 in [-1, 1], whatever the file's I/O types.
@@ -27,12 +29,12 @@ class LiteRTModel:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count(),
                                            experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as err:
-            raise ValueError(f"{path} is not a readable TFLite model: {err}") from err
+            raise ModelError(f"{path} is not a readable TFLite model: {err}") from err
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         signature = self._input["shape_signature"]
         if len(signature) != 4 or signature[-1] != 3:
-            raise ValueError(f"{path}: expected an image model with input 1xHxWx3, got {list(signature)}")
+            raise ModelError(f"{path}: expected an image model with input 1xHxWx3, got {list(signature)}")
         dynamic = signature[1] < 0 or signature[2] < 0
         self.fixed_size = None if dynamic else (int(signature[1]), int(signature[2]))
 

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from anime_tf.errors import ModelError
+
 
 class ImageModel(Protocol):
     """An exported generator: 1xHxWx3 float32 in [-1, 1] to the same."""
@@ -34,7 +36,7 @@ def open_model(path, threads=None, xnnpack=True, provider=None):
 
         return OnnxModel(path, threads=threads, provider=provider)
     if provider:
-        raise ValueError(f"--provider is for .onnx models; {path} runs with LiteRT")
+        raise ModelError(f"--provider is for .onnx models; {path} runs with LiteRT")
     from anime_tf.edge.litert_model import LiteRTModel
 
     return LiteRTModel(path, threads=threads, xnnpack=xnnpack)

@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from anime_tf.errors import ModelError
+
 
 # Short names for `--provider`; any full ONNX Runtime provider name works too.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -16,7 +18,7 @@ def _onnxruntime():
     try:
         import onnxruntime
     except ImportError as err:
-        raise ValueError("running .onnx models needs ONNX Runtime: pip install 'anime-tf[onnx]'") from err
+        raise ModelError("running .onnx models needs ONNX Runtime: pip install 'anime-tf[onnx]'") from err
     return onnxruntime
 
 
@@ -26,7 +28,7 @@ def choose_provider(name, available):
         return "CPUExecutionProvider"
     full = PROVIDERS.get(name.lower(), name)
     if full not in available:
-        raise ValueError(f"execution provider {name!r} is not in this ONNX Runtime; "
+        raise ModelError(f"execution provider {name!r} is not in this ONNX Runtime; "
                          f"available: {', '.join(available)}")
     return full
 
@@ -43,11 +45,11 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=[self.provider])
         except Exception as err:  # ONNX Runtime raises its own classes for missing and corrupt files
-            raise ValueError(f"{path} is not a readable ONNX model: {str(err).strip()[:300]}") from err
+            raise ModelError(f"{path} is not a readable ONNX model: {str(err).strip()[:300]}") from err
         inputs = self.session.get_inputs()
         shape = inputs[0].shape
         if len(inputs) != 1 or len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(f"{path}: expected an image model with input 1xHxWx3, got {shape}")
+            raise ModelError(f"{path}: expected an image model with input 1xHxWx3, got {shape}")
         self._input = inputs[0].name
         fixed = all(isinstance(n, int) for n in shape[1:3])
         self.fixed_size = (shape[1], shape[2]) if fixed else None

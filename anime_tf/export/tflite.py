@@ -10,7 +10,7 @@ For INT8 the layer-norm statistics (per-sample scalars), the last conv block
 small float islands that cost little time and keep the clipped-statistics and
 8-bit-resolution errors out of the picture. The last block's conv output, read
 before its norm, had the largest quantization error of any tensor; in float it
-adds 1.6 dB (Hayao) for 3% more time (BENCHMARKS.md).
+adds 1.6 dB (Hayao) for 3% more time (docs/notes/2026-11-inference-and-export.md).
 `int8_strict` quantizes everything, for accelerators without float ops.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from anime_tf.config import QUANTIZATIONS
+from anime_tf.errors import AnimeTFError
 from anime_tf.export.calibration import fast_calibration
 from anime_tf.weights import build_generator
 
@@ -31,7 +32,7 @@ from anime_tf.weights import build_generator
 FLOAT_ISLANDS = re.compile(r"/(moments|stats)(_\d+)?/|/E3(_\d+)?/(conv|norm|LeakyRelu)|/out_layer(_\d+)?/|^Identity")
 
 
-class ExportError(ValueError):
+class ExportError(AnimeTFError, ValueError):
     """An export that cannot be done as asked; the message says why."""
 
 

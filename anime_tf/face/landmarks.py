@@ -14,6 +14,7 @@ import numpy as np
 
 from anime_tf import config
 from anime_tf.download import DownloadError, fetch
+from anime_tf.errors import AnimeTFError
 from anime_tf.files import sha256_of
 
 POINTS = 478
@@ -31,7 +32,7 @@ RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
 MOUTH_CORNERS = (61, 291)
 
 
-class FaceModelError(RuntimeError):
+class FaceModelError(AnimeTFError, RuntimeError):
     """The Face Landmarker model is missing, corrupt or cannot be loaded."""
 
 

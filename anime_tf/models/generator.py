@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from anime_tf.config import SIZE_MULTIPLE
+from anime_tf.errors import ConfigError
 from anime_tf.models.ops import (EXPORT_OPS, INFERENCE_OPS, TRAINING_OPS, conv_padding, resize_x2_legacy,
                                   spatial_size, two_pass_moments)
 
@@ -37,9 +38,9 @@ def scaled_channels(channels, width):
 def check_architecture(width, blocks):
     """ValueError unless 0 < width <= 2 and 0 <= blocks <= 8 (whole)."""
     if not 0.0 < float(width) <= 2.0:
-        raise ValueError(f"generator width must be in (0, 2], not {width}")
+        raise ConfigError(f"generator width must be in (0, 2], not {width}")
     if int(blocks) != blocks or not 0 <= blocks <= MAX_BLOCKS:
-        raise ValueError(f"generator blocks must be a whole number from 0 to {MAX_BLOCKS}, not {blocks}")
+        raise ConfigError(f"generator blocks must be a whole number from 0 to {MAX_BLOCKS}, not {blocks}")
 
 
 class ForwardPass:
@@ -192,7 +193,8 @@ class Generator(keras.Model):
         super().__init__(name=name, **kwargs)
         check_architecture(width, blocks)
         if export_format not in (None, *EXPORT_OPS):
-            raise ValueError(f"export_format must be one of {', '.join(EXPORT_OPS)} or None, not {export_format!r}")
+            raise ConfigError(f"export_format must be one of {', '.join(EXPORT_OPS)} or None, "
+                              f"not {export_format!r}")
         self.export_format = export_format
         self.width, self.blocks = float(width), int(blocks)
         c = {n: scaled_channels(n, width) for n in (32, 64, 128, 256)}

@@ -5,6 +5,7 @@ import dataclasses
 from pathlib import Path
 
 from anime_tf.batch import EXIT_OK, EXIT_UNUSABLE, positive_int, report
+from anime_tf.errors import ConfigError
 from anime_tf.serve.settings import Settings, parse_style
 
 DEFAULTS = Settings()
@@ -86,7 +87,7 @@ def worker_settings(args):
     styles = styles_from(args)
     names = [style.name for style in styles]
     if len(set(names)) != len(names):
-        raise ValueError(f"two styles share a name ({', '.join(names)}); name them with NAME=PATH")
+        raise ConfigError(f"two styles share a name ({', '.join(names)}); name them with NAME=PATH")
     return Settings(styles=styles, faces=args.faces, face_model=args.face_model, broker=args.broker)
 
 

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from anime_tf.errors import AnimeTFError
 from anime_tf.files import atomic_path
 from anime_tf.imageio import ImageError, load_image, save_image
 from anime_tf.serve.uploads import client_message
@@ -26,7 +27,7 @@ KEEP_SECONDS = 7 * 24 * 3600  # results wait this long in Redis for a server tha
 POLL_SECONDS = 0.3
 
 
-class BrokerError(ConnectionError):
+class BrokerError(AnimeTFError, ConnectionError):
     """Redis cannot be reached."""
 
 

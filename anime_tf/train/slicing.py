@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from anime_tf.errors import ConfigError
+
 RGB = "rgb"
 STREAM = "stream"
 
@@ -75,9 +77,9 @@ def channel_importance(generator):
 def check_sliceable(teacher, student):
     """ValueError unless `student` is `teacher` with fewer (or as many) channels and blocks, at least one block."""
     if student.blocks < 1:
-        raise ValueError("a student sliced from its teacher needs at least one residual block")
+        raise ConfigError("a student sliced from its teacher needs at least one residual block")
     if student.blocks > teacher.blocks or student.width > teacher.width:
-        raise ValueError(f"cannot slice a student of width {student.width}, {student.blocks} blocks "
+        raise ConfigError(f"cannot slice a student of width {student.width}, {student.blocks} blocks "
                          f"from a teacher of width {teacher.width}, {teacher.blocks} blocks")
 
 

@@ -6,7 +6,7 @@ rendering of a whole photo is not: the teacher's layer norms and borders see
 the rest of the photo (a 128 crop of a 256 rendering is 25.9 dB PSNR from the
 teacher's rendering of that crop), and the teacher is not mirror-symmetric
 (its rendering of a mirrored photo, mirrored back, is 28.4 dB from the
-original; `benchmarks/teacher_consistency.py`). Targets like that cap the
+original; `benchmarks/research/teacher_consistency.py`). Targets like that cap the
 student near those figures.
 
 So the cache holds views: each photo is scaled to a few sizes (shorter side
@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from anime_tf.errors import ConfigError
 from anime_tf.imageio import ImageError, load_image, save_image, split_alpha
 from anime_tf.weights import weights_identity
 
@@ -78,7 +79,7 @@ def teacher_pairs(photos, teacher, size, root, crop=None):
     """
     crop = crop or size
     if crop > size:
-        raise ValueError(f"the crop ({crop}) must fit in the scaled photo's shorter side ({size})")
+        raise ConfigError(f"the crop ({crop}) must fit in the scaled photo's shorter side ({size})")
     identity = weights_identity(teacher)
     folder = cache_folder(root, identity, size, crop)
     folder.mkdir(parents=True, exist_ok=True)

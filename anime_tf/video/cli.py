@@ -7,6 +7,7 @@ from pathlib import Path
 
 from anime_tf import batch, config
 from anime_tf.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE
+from anime_tf.errors import AnimeTFError
 
 DEFAULT_BATCH = 4
 
@@ -50,84 +51,94 @@ def add_encoding_arguments(p, smooth_help):
 
 
 def run_video(args):
-    problem = check_output(args)
+    problem = check_output(args.output, args.overwrite, args.crf)
     if problem:
         return _fail(problem)
     loaded = _frame_model(args)
     if loaded is None:
         return EXIT_UNUSABLE
-    return write_video(args, *loaded, prog="anime-tf video", batch_size=args.batch_size)
+    return write_video(args.input, args.output, *loaded, prog="anime-tf video", batch_size=args.batch_size,
+                       **encoding_options(args))
 
 
-def check_output(args):
+def check_output(output, overwrite=False, crf=18):
     """What is wrong with OUT or --crf before any model is loaded, or None."""
-    if args.output.suffix.lower() != ".mp4":
-        return f"{args.output}: the output is an MP4 file; name it .mp4"
-    if args.output.exists() and not args.overwrite:
-        return f"{args.output} exists; --overwrite replaces it"
-    if not 0 <= args.crf <= 51:
-        return f"--crf must be from 0 to 51, not {args.crf}"
+    if output.suffix.lower() != ".mp4":
+        return f"{output}: the output is an MP4 file; name it .mp4"
+    if output.exists() and not overwrite:
+        return f"{output} exists; --overwrite replaces it"
+    if not 0 <= crf <= 51:
+        return f"--crf must be from 0 to 51, not {crf}"
     return None
 
 
-def write_video(args, frame_model, settings, prog, batch_size=DEFAULT_BATCH):
-    """Stylize args.input into args.output; the exit code."""
-    from anime_tf.files import OutputExistsError
-    from anime_tf.video.io import VideoError
+def encoding_options(args):
+    """`write_video`'s options from the flags of `add_encoding_arguments` (and --max-side, --overwrite)."""
+    return {"max_side": args.max_side, "crf": args.crf, "smooth": args.smooth, "overwrite": args.overwrite,
+            "resume": args.resume}
+
+
+def write_video(input, output, frame_model, settings, prog, *, batch_size=DEFAULT_BATCH, max_side=None,
+                crf=18, smooth=True, overwrite=False, resume=None):
+    """Stylize the video `input` into the MP4 `output`; the exit code (see `anime-tf video --help`)."""
     from anime_tf.video.pipeline import stylize_video
 
     try:
-        result = stylize_video(args.input, args.output, frame_model, batch_size=batch_size,
-                               max_side=args.max_side, crf=args.crf, smooth=args.smooth,
-                               overwrite=args.overwrite, settings=settings, resume=args.resume)
-    except (VideoError, OutputExistsError) as err:
+        result = stylize_video(input, output, frame_model, batch_size=batch_size, max_side=max_side, crf=crf,
+                               smooth=smooth, overwrite=overwrite, settings=settings, resume=resume)
+    except AnimeTFError as err:
         return _fail(err, prog)
-    return report(args, result)
+    return report(input, output, result)
 
 
-def report(args, result):
+def report(input, output, result):
     """Say what was written; the exit code (1 when decoding stopped early)."""
     resumed = f" ({result.resumed} from the earlier run)" if result.resumed else ""
-    print(f"wrote {args.output}: {result.frames} frames{resumed}, video {result.encoder}, audio {result.audio}")
+    print(f"wrote {output}: {result.frames} frames{resumed}, video {result.encoder}, audio {result.audio}")
     if result.stopped:
-        print(f"{args.input}: decoding stopped after {result.frames} frames ({result.stopped}); "
+        print(f"{input}: decoding stopped after {result.frames} frames ({result.stopped}); "
               "the output holds those", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
 
 
-def with_faces(args, frame_model, stylizer, face_stylizer, settings, crop_size=None):
-    """`frame_model` followed by the face pass with smoothed landmarks when --faces is given.
+def with_faces(frame_model, stylizer, face_stylizer, settings, *, face_weights=None, face_model=None,
+               crop_size=None, max_side=None):
+    """`frame_model` followed by the face pass, with landmarks smoothed over time.
 
-    Returns (frame model, settings); raises FaceModelError.
+    Returns (frame model, settings, which now name the face pass); raises FaceModelError.
     """
-    if not args.faces:
-        return frame_model, settings
     from anime_tf.video.faces import FaceFrames
 
-    painter = batch.with_face_pass(args, stylizer, face_stylizer, crop_size)
-    settings = {**settings, "faces": True, "face_weights": str(args.face_weights),
+    painter = batch.with_face_pass(stylizer, face_model=face_model, face_stylizer=face_stylizer,
+                                   crop_size=crop_size, max_side=max_side)
+    settings = {**settings, "faces": True, "face_weights": str(face_weights),
                 "face_crop_size": painter.crop_size}
     return FaceFrames(frame_model, painter), settings
 
 
+def faces_from(args, frame_model, stylizer, face_stylizer, settings, crop_size=None):
+    """`with_faces` when --faces is given (the flags of `batch.add_face_arguments`), else unchanged."""
+    if not args.faces:
+        return frame_model, settings
+    return with_faces(frame_model, stylizer, face_stylizer, settings, face_weights=args.face_weights,
+                      face_model=args.face_model, crop_size=args.face_crop_size or crop_size,
+                      max_side=args.max_side)
+
+
 def _frame_model(args):
-    from anime_tf.download import DownloadError
     from anime_tf.inference import Stylizer
     from anime_tf.video.frames import KerasFrames
-    from anime_tf.weights import WeightsError
-
     from anime_tf.weights import weights_identity
-
-    from anime_tf.face.landmarks import FaceModelError
 
     weights = args.weights or args.style or "hayao"
     try:
         stylizer = Stylizer(weights, keep_brightness=args.keep_brightness)
-        face_stylizer = Stylizer(args.face_weights, keep_brightness=args.keep_brightness) if args.face_weights else None
+        face_stylizer = (Stylizer(args.face_weights, keep_brightness=args.keep_brightness)
+                         if args.face_weights else None)
         settings = {"weights": weights_identity(weights), "keep_brightness": args.keep_brightness}
-        return with_faces(args, KerasFrames(stylizer, smooth=args.smooth), stylizer, face_stylizer, settings)
-    except (FileNotFoundError, WeightsError, DownloadError, ValueError, FaceModelError) as err:
+        return faces_from(args, KerasFrames(stylizer, smooth=args.smooth), stylizer, face_stylizer, settings)
+    except AnimeTFError as err:
         _fail(err)
         return None
 

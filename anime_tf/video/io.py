@@ -16,13 +16,15 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from anime_tf.errors import AnimeTFError
+
 H264_ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264")  # first one present is used
 MP4_AUDIO = {"aac", "mp3", "mp3float", "alac", "opus", "flac", "ac3", "eac3"}  # copied without re-encoding
 MAX_SIDE = 4096  # larger frames need --max-side
 MIN_SIDE = 32
 
 
-class VideoError(ValueError):
+class VideoError(AnimeTFError, ValueError):
     """A video that cannot be read or written, with the reason."""
 
 
