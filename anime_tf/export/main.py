@@ -20,41 +20,41 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from anime_tf.config import QUANTIZATIONS
+from anime_tf.errors import AnimeTFError
 
-FLAGS = flags.FLAGS
 FORMATS = ("tflite", "onnx")
+CALIBRATION_SIZE = (256, 256)  # INT8 calibration samples of a dynamic-size ONNX export
 
 
-def _define_flags():
+def define_flags(fv):
+    """The export's flags, on the FlagValues `fv`."""
+    on = {"flag_values": fv}
     flags.DEFINE_string("weights", None, "Generator weights: .weights.h5, .keras, AnimeGANv2 .tflite, "
-                        "official TF1 checkpoint folder, training run folder, or a style name.")
+                        "official TF1 checkpoint folder, training run folder, or a style name.", **on)
     flags.DEFINE_enum("format", None, FORMATS, "tflite (LiteRT) or onnx (ONNX Runtime); default: "
-                      "from the --output name (.tflite or .onnx).")
+                      "from the --output name (.tflite or .onnx).", **on)
     flags.DEFINE_enum("quantize", "float32", QUANTIZATIONS,
                       "float32; float16 (half-size weights); dynamic (TFLite: int8 weights, float "
-                      "compute); int8 (TFLite full-integer, ONNX static QDQ; needs --calibration_dir).")
+                      "compute); int8 (TFLite full-integer, ONNX static QDQ; needs --calibration_dir).", **on)
     flags.DEFINE_string("size", "256", "Input size: 256, WIDTHxHEIGHT such as 512x384, or dynamic "
-                        "(any size; CPU only: GPU and NNAPI delegates need a fixed size).")
-    flags.DEFINE_string("calibration_dir", None, "Photos for INT8 calibration (representative data).")
+                        "(any size; CPU only: GPU and NNAPI delegates need a fixed size).", **on)
+    flags.DEFINE_string("calibration_dir", None, "Photos for INT8 calibration (representative data).", **on)
     flags.DEFINE_integer("calibration_samples", 40, "INT8 calibration samples (whole photos, then "
-                         "random crops); more widens the ranges and can lose precision.", lower_bound=1)
-    flags.DEFINE_bool("int8_io", False, "TFLite int8: int8 input and output tensors instead of float32.")
+                         "random crops); more widens the ranges and can lose precision.", lower_bound=1, **on)
+    flags.DEFINE_bool("int8_io", False, "TFLite int8: int8 input and output tensors instead of float32.", **on)
     flags.DEFINE_bool("int8_strict", False, "TFLite int8: every op in int8, for NPUs without float ops "
                       "(default keeps tiny float islands for the layer-norm statistics, the last "
-                      "conv block and the output conv, for fidelity).")
-    flags.DEFINE_string("output", None, "The .tflite or .onnx file to write.")
-    flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+                      "conv block and the output conv, for fidelity).", **on)
+    flags.DEFINE_string("output", None, "The .tflite or .onnx file to write.", **on)
+    flags.DEFINE_bool("overwrite", False, "Replace existing output files.", **on)
     flags.DEFINE_string("eval_dir", None, "Photos for the fidelity report (default: the calibration "
-                        "photos; give held-out photos for an honest figure).")
-    flags.DEFINE_integer("threads", os.cpu_count(), "Runtime threads for the latency report.", lower_bound=1)
-    flags.DEFINE_integer("latency_runs", 10, "Timed runs (median) for the latency report.", lower_bound=1)
-    flags.mark_flags_as_required(["weights", "output"])
-
-
-_define_flags()
+                        "photos; give held-out photos for an honest figure).", **on)
+    flags.DEFINE_integer("threads", os.cpu_count(), "Runtime threads for the latency report.", lower_bound=1, **on)
+    flags.DEFINE_integer("latency_runs", 10, "Timed runs (median) for the latency report.", lower_bound=1, **on)
+    flags.mark_flags_as_required(["weights", "output"], **on)
 
 
 def export(weights, output, quantize="float32", size="256", calibration_dir=None,
@@ -81,13 +81,13 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
                          bool(calibration_dir), int8_io, int8_strict)
     samples, calibration_photos = None, None
     if quantize == "int8":
-        calibration_photos = _read_photos(calibration_dir)
+        calibration_photos = read_photos(calibration_dir)
         samples = calibration.calibration_samples(list(calibration_photos.values()), shape or CALIBRATION_SIZE,
                                                   calibration_samples)
     if eval_dir:
-        eval_photos = _read_photos(eval_dir)
+        eval_photos = read_photos(eval_dir)
     else:  # the calibration photos, already read (not held out: say so with --eval_dir)
-        eval_photos = calibration_photos or (_read_photos(calibration_dir) if calibration_dir else {})
+        eval_photos = calibration_photos or (read_photos(calibration_dir) if calibration_dir else {})
 
     seconds = {}
     with _stage("load weights", seconds):
@@ -119,9 +119,6 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     return report
 
 
-CALIBRATION_SIZE = (256, 256)  # INT8 calibration samples of a dynamic-size ONNX export
-
-
 def check_format(output, fmt=None):
     """The export format: `fmt` if given, else the output's suffix; the two must agree."""
     from anime_tf.export.tflite import ExportError
@@ -143,7 +140,7 @@ def _stage(text, seconds, key=None):
     seconds[key or text] = round(time.perf_counter() - start, 1)
 
 
-def _read_photos(directory):
+def read_photos(directory):
     """{file name: uint8 RGB array} for the images in a folder; bad files are skipped with a warning."""
     import numpy as np
 
@@ -178,28 +175,21 @@ def _write_json(path, data, overwrite):
         tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from anime_tf.download import DownloadError
+def main(argv=None, prog="export_tflite.py"):
+    """export_tflite.py and `anime-tf export`: flags to `export`; the exit code (0 written, 2 not)."""
+    from anime_tf import absl_app
+
+    fv, code = absl_app.parse(define_flags, argv, prog, __doc__, __name__)
+    if fv is None:
+        return code
     from anime_tf.export.report import format_report
-    from anime_tf.export.tflite import ExportError
-    from anime_tf.files import OutputExistsError
-    from anime_tf.weights import WeightsError
 
     try:
-        report = export(FLAGS.weights, FLAGS.output, FLAGS.quantize, FLAGS.size, FLAGS.calibration_dir,
-                        FLAGS.calibration_samples, FLAGS.int8_io, FLAGS.int8_strict, FLAGS.overwrite,
-                        FLAGS.eval_dir, FLAGS.threads, FLAGS.latency_runs, FLAGS.format)
-    except (ExportError, WeightsError, FileNotFoundError, DownloadError, OutputExistsError) as err:
+        report = export(fv.weights, fv.output, fv.quantize, fv.size, fv.calibration_dir, fv.calibration_samples,
+                        fv.int8_io, fv.int8_strict, fv.overwrite, fv.eval_dir, fv.threads, fv.latency_runs,
+                        fv.format)
+    except AnimeTFError as err:
         print(f"export: error: {err}", file=sys.stderr)
         return 2
     print(format_report(report))
     return 0
-
-
-def run(argv=None):
-    """Entry point for export_tflite.py and `anime-tf export`; exits with main's code."""
-    from anime_tf import absl_app
-
-    absl_app.run(main, sys.modules[__name__], argv)
