@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py --images ../shared/images --size 256 --batch 4
 
-Both steps run the real training functions (`Trainer.init_step`, `Trainer.gan_step`)
+Both steps run the real training functions (`AnimeGANTask.init_step`, `AnimeGANTask.gan_step`)
 on one fixed batch; VGG19 has random weights (the same compute as ImageNet ones).
 The reference measured in the same run is one generator forward pass on the same
 batch (inference), so the ratios say what a training step costs in forward passes.
@@ -51,12 +51,13 @@ def main():
         config = TrainConfig.from_preset("hayao", photo_dir="-", style_dir="-", model_dir=model_dir,
                                          image_size=args.size, batch_size=args.batch, vgg_weights="none")
         trainer = Trainer(config)
+        task = trainer.task
         dataset = tf.data.Dataset.from_tensors((photo, anime, smooth))
         step_batch = next(iter(trainer.strategy.experimental_distribute_dataset(dataset)))
         forward = tf.function(lambda x: trainer.generator(x, training=False))
         rows = [("generator forward (reference)", median_seconds(lambda: forward(photo).numpy(), args.steps)),
-                ("init step (G, content loss)", median_seconds(lambda: trainer.init_step(step_batch), args.steps)),
-                ("full step (D then G, all losses)", median_seconds(lambda: trainer.gan_step(step_batch), args.steps))]
+                ("init step (G, content loss)", median_seconds(lambda: task.init_step(step_batch), args.steps)),
+                ("full step (D then G, all losses)", median_seconds(lambda: task.gan_step(step_batch), args.steps))]
     reference = rows[0][1]
     print(f"{args.size}x{args.size}, batch {args.batch}, median of {args.steps} steps after warm-up, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")

@@ -7,7 +7,8 @@ loss against the teacher's features, and the teacher's style (Gram), colour
 and total variation terms; no discriminator.
 The teacher's outputs are rendered once per view of each photo, on
 exactly that view (see `anime_tf.train.teacher`). Everything else is the
-trainer's: checkpoints and resume, TensorBoard, progress, tf.distribute. A
+loop's (`anime_tf.train.loop.Trainer`): checkpoints and resume, TensorBoard,
+progress, tf.distribute. A
 new student starts as a slice of the teacher (`anime_tf.train.slicing`). The
 saved weights file says its width and blocks, so `anime-tf stylize --weights
 RUN` needs nothing more.
@@ -22,8 +23,8 @@ import tensorflow as tf
 
 from anime_tf import data, losses
 from anime_tf.models import Generator
-from anime_tf.train.loop import Trainer, sample_grid, schedule
 from anime_tf.train.slicing import slice_teacher
+from anime_tf.train.steps import apply_gradients, average, distributed, sample_grid, schedule, weighted_total
 from anime_tf.train.teacher import teacher_pairs
 from anime_tf.weights import load_generator
 
@@ -36,68 +37,45 @@ def pixel_loss(target, images):
     return tf.reduce_mean(tf.abs(target - images), axis=[1, 2, 3])
 
 
-class Distiller(Trainer):
-    """A `Trainer` whose one phase is distillation from `config.teacher`."""
+class DistillTask:
+    """Models, inputs and the one step of distillation from `config.teacher`."""
 
-    def _build(self, config):
+    def __init__(self, config, strategy):
+        self.config, self.strategy = config, strategy
         c = config
-        with self.strategy.scope():
+        with strategy.scope():
             self.generator = Generator(width=c.width, blocks=c.blocks)
             self.generator(tf.zeros([1, 32, 32, 3]))
             uses_vgg = c.content_weight > 0 or c.style_weight > 0
             self.vgg = losses.VGGFeatures(weights=c.vgg_weights_path) if uses_vgg else None
             self.optimizer = keras.optimizers.Adam(self._learning_rate(), global_clipnorm=c.clip_norm)
             self.optimizer.build(self.generator.trainable_variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.distill_step = tf.function(distributed(strategy, self._distill_replica_step))
 
     def _learning_rate(self):
         """Cosine decay from `distill_lr` to 5% of it over the run's steps."""
-        c = self.config
-        _, steps = schedule(c, len(data.list_images(c.photo_dir, "photo")))
-        return keras.optimizers.schedules.CosineDecay(c.distill_lr, steps, alpha=FINAL_LR_FRACTION)
+        _, steps = schedule(self.config)
+        return keras.optimizers.schedules.CosineDecay(self.config.distill_lr, steps, alpha=FINAL_LR_FRACTION)
 
-    def restore(self):
-        """Resume; or start a new run as a slice of the teacher (`student_init`), unless --init_from says otherwise."""
-        c = self.config
-        new_run = not tf.train.latest_checkpoint(self.checkpoint_dir) and not c.init_from
-        step = super().restore()
-        if new_run and c.student_init == "slice":
-            slice_teacher(load_generator(c.teacher), self.generator)
-            print(f"starting from a slice of the teacher {c.teacher}", file=sys.stderr)
-        return step
-
-    def _tracked(self):
+    def tracked(self):
+        """What a checkpoint holds besides the step (the names old run folders have)."""
         return {"generator": self.generator, "optimizer": self.optimizer}
 
-    def _compile_steps(self):
-        self.distill_step = tf.function(self._distributed(self._distill_replica_step))
+    def start(self):
+        """A new run's first weights: --init_from's, else a slice of the teacher (`student_init`)."""
+        c = self.config
+        if c.init_from:
+            self.generator.set_weights(load_generator(c.init_from).get_weights())
+            print(f"starting from the generator weights {c.init_from}", file=sys.stderr)
+        elif c.student_init == "slice":
+            slice_teacher(load_generator(c.teacher), self.generator)
+            print(f"starting from a slice of the teacher {c.teacher}", file=sys.stderr)
 
-    def _step_at(self, step, steps_per_epoch):
+    def step_for(self, step, steps_per_epoch):
         return self.distill_step
 
-    def _distill_replica_step(self, photo, teacher):
-        c = self.config
-        teacher_features = self.vgg(teacher) if self.vgg is not None else None
-        with tf.GradientTape() as tape:
-            student = self._generate(photo)
-            terms = {"pixel": (c.pixel_weight, self._average(pixel_loss(teacher, student)))}
-            if c.pyramid_weight:
-                terms["pyramid"] = (c.pyramid_weight, self._average(losses.pyramid_loss(teacher, student)))
-            if teacher_features is not None:
-                features = self.vgg(student)
-                terms["content"] = (c.content_weight,
-                                    self._average(losses.content_loss(teacher_features, features)))
-                if c.style_weight:
-                    terms["style"] = (c.style_weight, self._average(losses.style_loss(teacher_features, features)))
-            if c.color_weight:
-                terms["color"] = (c.color_weight, self._average(losses.color_loss(teacher, student)))
-            if c.tv_weight:
-                terms["tv"] = (c.tv_weight, self._average(losses.total_variation_loss(student)))
-            loss = tf.add_n([weight * value for weight, value in terms.values()])
-        self._apply(self.optimizer, tape, loss, self.generator.trainable_variables)
-        return {**{f"distill/{name}": value for name, (_, value) in terms.items()}, "distill/total": loss}
-
-    def _inputs(self, photos, start):
+    def inputs(self, photos, start):
+        """(the (photo view, teacher output) batches from step `start`, a fixed batch of samples)."""
         c = self.config
         cache = c.teacher_cache or Path(c.model_dir) / "teacher_cache"
         pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache, c.image_size)
@@ -107,8 +85,37 @@ class Distiller(Trainer):
         samples = next(iter(data.distill_dataset(pairs, c.image_size, SAMPLE_COUNT, c.seed + 7)))
         return dataset, samples
 
-    def _sample_grid(self, samples):
+    def sample_grid(self, samples):
         photo, teacher = samples
         return "photo | teacher | student", sample_grid([photo, teacher, self.generator(photo, training=False)])
 
+    def distill_terms(self, teacher, student, teacher_features=None, mean=None):
+        """The loss terms {name: (weight, value)} of a student's output against the teacher's.
 
+        `mean` turns per-example losses into one value (default: this replica's
+        share of the global batch mean).
+        """
+        c = self.config
+        mean = mean or (lambda per_example: average(per_example, c.batch_size))
+        terms = {"pixel": (c.pixel_weight, mean(pixel_loss(teacher, student)))}
+        if c.pyramid_weight:
+            terms["pyramid"] = (c.pyramid_weight, mean(losses.pyramid_loss(teacher, student)))
+        if teacher_features is not None:
+            features = self.vgg(student)
+            terms["content"] = (c.content_weight, mean(losses.content_loss(teacher_features, features)))
+            if c.style_weight:
+                terms["style"] = (c.style_weight, mean(losses.style_loss(teacher_features, features)))
+        if c.color_weight:
+            terms["color"] = (c.color_weight, mean(losses.color_loss(teacher, student)))
+        if c.tv_weight:
+            terms["tv"] = (c.tv_weight, mean(losses.total_variation_loss(student)))
+        return terms
+
+    def _distill_replica_step(self, photo, teacher):
+        teacher_features = self.vgg(teacher) if self.vgg is not None else None
+        with tf.GradientTape() as tape:
+            student = tf.cast(self.generator(photo, training=True), tf.float32)
+            terms = self.distill_terms(teacher, student, teacher_features)
+            loss = weighted_total(terms)
+        apply_gradients(self.optimizer, tape, loss, self.generator.trainable_variables)
+        return {**{f"distill/{name}": value for name, (_, value) in terms.items()}, "distill/total": loss}
