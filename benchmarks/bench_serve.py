@@ -20,11 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving import Server  # noqa: E402
-
-from anime_tf.imageio import load_image, save_image  # noqa: E402
-from anime_tf.inference import Stylizer  # noqa: E402
+from anime_tf.imageio import load_image, save_image
+from anime_tf.inference import Stylizer
+from anime_tf.serve.process import Server
 
 
 def through_server(server, photo, size):

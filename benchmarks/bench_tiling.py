@@ -37,7 +37,7 @@ def per_tile_moments(stylizer, x):
     height, width = x.shape[1:3]
     blender = TileBlender(height, width, 3, stylizer.tile_overlap)
     for top, left, h, w in tile_boxes(height, width, stylizer.tile_size, stylizer.tile_overlap, 4):
-        blender.add((top, left, h, w), stylizer._whole(x[:, top:top + h, left:left + w])[0].numpy())
+        blender.add((top, left, h, w), stylizer.run_whole(x[:, top:top + h, left:left + w])[0].numpy())
     return blender.result()[None]
 
 
@@ -52,15 +52,15 @@ def main():
 
     stylizer = Stylizer(args.weights, tile_size=args.tile_size, tile_overlap=args.tile_overlap)
     x = to_model_range(np.asarray(Image.open(args.image).convert("RGB")))
-    stylizer._whole(x[:, :64, :64])  # trace once
-    whole, whole_time = timed(lambda: from_model_range(stylizer._whole(x)), args.repeats)
+    stylizer.run_whole(x[:, :64, :64])  # trace once
+    whole, whole_time = timed(lambda: from_model_range(stylizer.run_whole(x)), args.repeats)
     print(f"image {x.shape[2]}x{x.shape[1]}, tiles {args.tile_size} overlap {args.tile_overlap}, "
           f"median of {args.repeats} runs")
     print(f"{'run':<28} {'PSNR vs whole':>14} {'max diff':>9} {'seconds':>8} {'time ratio':>10}")
     print(f"{'whole image':<28} {'-':>14} {'-':>9} {whole_time:8.2f} {1.0:10.2f}")
-    runs = [("tiled, full-size moments", lambda: stylizer.run_tiled(x, stylizer._moments(x))),
-            ("tiled, moments at 2 MP", lambda: stylizer.run_tiled(x, stylizer._moments(downscaled(x, 2e6)))),
-            ("tiled, moments at 0.5 MP", lambda: stylizer.run_tiled(x, stylizer._moments(downscaled(x, 5e5)))),
+    runs = [("tiled, full-size moments", lambda: stylizer.run_tiled(x, stylizer.norm_moments(x))),
+            ("tiled, moments at 2 MP", lambda: stylizer.run_tiled(x, stylizer.norm_moments(downscaled(x, 2e6)))),
+            ("tiled, moments at 0.5 MP", lambda: stylizer.run_tiled(x, stylizer.norm_moments(downscaled(x, 5e5)))),
             ("tiled, per-tile moments", lambda: per_tile_moments(stylizer, x))]
     for name, run in runs:
         result, seconds = timed(lambda: from_model_range(run()), args.repeats)

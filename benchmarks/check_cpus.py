@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from anime_tf.files import sha256_of
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from anime_tf.files import sha256_of  # noqa: E402
 
 SIZE = 256
 VARIANTS = {"float32": {}, "float16": {}, "dynamic": {}, "int8": {}, "int8-strict": {"int8_strict": True}}
@@ -62,11 +62,11 @@ KERNELS = {"xnnpack": [], "reference": ["--reference-kernels"]}
 
 def export_models(weights, calibration_dir, folder):
     from anime_tf.export import calibration, tflite
-    from anime_tf.export.main import _read_photos
+    from anime_tf.export.main import read_photos
     from anime_tf.weights import load_generator
 
     generator = load_generator(weights)
-    samples = calibration.calibration_samples(list(_read_photos(calibration_dir).values()), (SIZE, SIZE))
+    samples = calibration.calibration_samples(list(read_photos(calibration_dir).values()), (SIZE, SIZE))
     folder.mkdir(parents=True, exist_ok=True)
     for name, options in VARIANTS.items():
         quantize = name.split("-")[0]

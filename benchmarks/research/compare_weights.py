@@ -1,6 +1,6 @@
 """How far two generators' outputs are apart: PSNR per photo, and side-by-side PNGs to look at.
 
-    python benchmarks/compare_weights.py --a hayao.weights.h5 --b runs/finetune \\
+    python benchmarks/research/compare_weights.py --a hayao.weights.h5 --b runs/finetune \\
         --images ../shared/images/faces --out /tmp/compare
 
 Used to check that fine-tuning keeps a style: photo | A | B rows are written to --out.

@@ -1,6 +1,6 @@
 """How fast a fine-tune moves a generator away from where it started, step by step.
 
-    python benchmarks/finetune_drift.py --init_from hayao.weights.h5 --style_dir data/HayaoBSDS \\
+    python benchmarks/research/finetune_drift.py --init_from hayao.weights.h5 --style_dir data/HayaoBSDS \\
         --photo_dir data/content --images val6/ --steps 5,10,20 [--warmup 300] [--style_weight 0 ...] \\
         --vgg_weights ../shared/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
 
@@ -16,7 +16,6 @@ rates can be overridden one at a time, to see which term moves what;
 """
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -29,8 +28,7 @@ from anime_tf.imageio import from_model_range, to_model_range
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.loop import Trainer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from compare_weights import compare_outputs, model_input  # noqa: E402
+from compare_weights import compare_outputs, model_input  # beside this script
 
 OVERRIDES = ["g_lr", "d_lr", "content_weight", "style_weight", "color_weight", "tv_weight", "g_adv_weight",
              "keep_weight"]
@@ -97,12 +95,12 @@ def main():
     paths = sorted(args.images.glob("*.jpg"))
     inputs = [model_input(path, 256) for path in paths]
     start = outputs(trainer.generator, inputs)
-    target = mean_gram(trainer.vgg, style_frames(args.style_dir))
-    print(f"style distance at the start {style_distance(trainer.vgg, target, start):.2f}")
-    dataset, _ = trainer._inputs(data.list_images(config.photo_dir, "photo"), 0)
+    target = mean_gram(trainer.task.vgg, style_frames(args.style_dir))
+    print(f"style distance at the start {style_distance(trainer.task.vgg, target, start):.2f}")
+    dataset, _ = trainer.task.inputs(data.list_images(config.photo_dir, "photo"), 0)
     batches = iter(dataset)
     tick = time.perf_counter()
-    d_losses = [float(trainer.d_step(next(batches))["d/total"]) for _ in range(args.warmup)]
+    d_losses = [float(trainer.task.d_step(next(batches))["d/total"]) for _ in range(args.warmup)]
     if d_losses:
         print(f"{args.warmup} discriminator steps: loss {np.mean(d_losses[:20]):.1f} over the first 20, "
               f"{np.mean(d_losses[-20:]):.1f} over the last 20 ({time.perf_counter() - tick:.0f} s)")
@@ -110,13 +108,13 @@ def main():
     done = 0
     for mark in marks:
         while done < mark:
-            trainer.gan_step(next(batches))
+            trainer.task.gan_step(next(batches))
             done += 1
         now = outputs(trainer.generator, inputs)
         mean, low, detail, shift = compare(start, now)
         print(f"step {done:4d}: PSNR {mean:.2f} / {low:.2f} dB, detail {detail:.3f}, "
               f"colour shift {shift[0]:+.1f} {shift[1]:+.1f} {shift[2]:+.1f}, "
-              f"style distance {style_distance(trainer.vgg, target, now):.2f}", flush=True)
+              f"style distance {style_distance(trainer.task.vgg, target, now):.2f}", flush=True)
     if args.out:
         save_pairs(args.out, [p.stem for p in paths], start, now)
 

@@ -1,6 +1,6 @@
 """Which loss term moves a fine-tune: each generator term's gradient at the starting weights.
 
-    python benchmarks/loss_balance.py --init_from hayao.weights.h5 --style_dir data/HayaoKeras \
+    python benchmarks/research/loss_balance.py --init_from hayao.weights.h5 --style_dir data/HayaoKeras \
         --photo_dir ../shared/images/bsds500/train \
         --vgg_weights ../shared/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 --warmup 0,50
 
@@ -21,22 +21,9 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from anime_tf import data, losses
+from anime_tf import data
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.loop import Trainer
-
-
-def term_functions(trainer, photo, anime):
-    """{name: f(fake) -> weighted mean loss}, as `Trainer._gan_replica_step` weighs them."""
-    c, vgg = trainer.config, trainer.vgg
-    photo_features, gray_features = vgg(photo), vgg(data.grayscale(anime))
-    return {
-        "adversarial": lambda f: c.g_adv_weight * losses.generator_adversarial_loss(trainer.discriminator(f)),
-        "content": lambda f: c.content_weight * losses.content_loss(photo_features, vgg(f)),
-        "style": lambda f: c.style_weight * losses.style_loss(gray_features, vgg(f)),
-        "color": lambda f: c.color_weight * losses.color_loss(photo, f),
-        "tv": lambda f: c.tv_weight * losses.total_variation_loss(f),
-    }
 
 
 LAPLACIAN = tf.constant([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[:, :, None, None]
@@ -54,19 +41,19 @@ def cosine(a, b):
     return float(dot / (tf.linalg.global_norm(a) * tf.linalg.global_norm(b)))
 
 
-def measure(trainer, photo, anime, names):
-    variables = trainer.generator.trainable_variables
+def measure(task, photo, anime, names):
+    """{term: (weighted loss, gradient norm, push on R G B, pull on detail)}, from `generator_terms`."""
+    variables = task.generator.trainable_variables
     with tf.GradientTape() as tape:
-        amount = detail(trainer.generator(photo, training=True))
+        amount = detail(task.generator(photo, training=True))
     more_detail = tape.gradient(amount, variables)
+    with tf.GradientTape(persistent=True) as tape:
+        fake = task.generator(photo, training=True)
+        terms = task.generator_terms(photo, data.grayscale(anime), fake, mean=tf.reduce_mean)
+        weighted = {name: weight * value for name, (weight, value) in terms.items() if name in names}
     rows = {}
-    for name, term in term_functions(trainer, photo, anime).items():
-        if name not in names:
-            continue
-        with tf.GradientTape(persistent=True) as tape:
-            fake = trainer.generator(photo, training=True)
-            loss = tf.reduce_mean(term(fake))
-        weights = tape.gradient(loss, trainer.generator.trainable_variables)
+    for name, loss in weighted.items():
+        weights = tape.gradient(loss, variables)
         pixels = tape.gradient(loss, fake)
         push = -tf.reduce_mean(pixels, [0, 1, 2]) / tf.reduce_mean(tf.abs(pixels))
         pull = cosine([-w for w in weights], more_detail)
@@ -91,7 +78,7 @@ def main():
                                          batch_size=args.batch_size, image_size=args.image_size)
         trainer = Trainer(config)
         trainer.restore()
-        dataset, _ = trainer._inputs(data.list_images(args.photo_dir, "photo"), 0)
+        dataset, _ = trainer.task.inputs(data.list_images(args.photo_dir, "photo"), 0)
         batches = iter(dataset)
         photo, anime = next(batches)[:2]
         print("| discriminator steps | term | weighted loss | gradient norm (weights) | push on R G B | on detail |")
@@ -99,10 +86,10 @@ def main():
         done = 0
         for steps in (int(s) for s in args.warmup.split(",")):
             for _ in range(steps - done):
-                trainer.d_step(next(batches))
+                trainer.task.d_step(next(batches))
             done = steps
             names = ("adversarial",) if steps else ("adversarial", "content", "style", "color", "tv")
-            for name, (loss, norm, push, pull) in measure(trainer, photo, anime, names).items():
+            for name, (loss, norm, push, pull) in measure(trainer.task, photo, anime, names).items():
                 print(f"| {steps} | {name} | {loss:.4g} | {norm:.4g} | {np.array2string(push, precision=3)} "
                       f"| {pull:+.3f} |", flush=True)
 

@@ -1,10 +1,10 @@
 """Each loss term's curve from a training run's TensorBoard logs, as a table.
 
-    python benchmarks/loss_curves.py runs/ft --points 8
+    python benchmarks/research/loss_curves.py runs/ft --points 8
 
 Every scalar `train.py` logged, averaged over windows of equal length
 (`--points` of them), so a curve reads at a glance in a terminal or in
-BENCHMARKS.md; the last column is the change from the first window to the last.
+a note; the last column is the change from the first window to the last.
 """
 import argparse
 import statistics

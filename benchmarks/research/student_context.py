@@ -1,6 +1,6 @@
 """How a student follows the teacher on large photos, and how each answers to the rest of the photo.
 
-    python benchmarks/student_context.py --teacher hayao.weights.h5 --student runs/v68p \\
+    python benchmarks/research/student_context.py --teacher hayao.weights.h5 --student runs/v68p \\
         --photos ../shared/images/faces ../shared/images/photos --side 1024
 
 Every layer norm of the generator normalises over the whole image, so the

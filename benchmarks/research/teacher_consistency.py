@@ -1,6 +1,6 @@
 """How far a crop or mirror of the teacher's output is from the teacher's output on that crop or mirror.
 
-    python benchmarks/teacher_consistency.py --weights hayao.weights.h5 --photos ../shared/images/bsds500/val
+    python benchmarks/research/teacher_consistency.py --weights hayao.weights.h5 --photos ../shared/images/bsds500/val
 
 A distillation target must be the teacher's output on exactly what the
 student sees; this measures what goes wrong when it is not. For each photo
