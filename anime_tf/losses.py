@@ -112,7 +112,7 @@ def pyramid_loss(target, images, levels=4, floor=1e-4):
     band: a relative error, so the fine band that carries line art weighs as
     much as the low-pass colour, which pixel L1 or L2 do not do (a soft
     outline costs them little). Holds a fine-tune to its starting model and
-    a student to its teacher's outlines (BENCHMARKS.md).
+    a student to its teacher's outlines (docs/notes/2026-11-distillation.md).
     """
     total = 0.0
     for band_target, band in zip(laplacian_pyramid(target, levels), laplacian_pyramid(images, levels)):

@@ -8,7 +8,7 @@ activation made a graph output so that its values can be read (about 0.4 s
 a sample); the converter's quantizer then takes them as its own. The ranges are
 the true min and max of each activation (tested against the built-in kernels),
 except that the two inputs of a residual add are given the sum's range too:
-then the int8 add rounds once, not twice, which is worth 0.3 dB (BENCHMARKS.md).
+then the int8 add rounds once, not twice, which is worth 0.3 dB (docs/notes/2026-11-inference-and-export.md).
 """
 from __future__ import annotations
 

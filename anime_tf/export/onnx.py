@@ -122,7 +122,7 @@ def quantize_int8(model, calibration):
     Q/DQ pairs: 2.5x slower). x86 without VNNI multiplies U8S8 pairs into
     saturating 16-bit sums, so the weights keep 7 bits (`reduce_range`): the
     same model is right on every CPU (29.7 dB on AVX2 with 8-bit weights,
-    BENCHMARKS.md).
+    docs/notes/2026-11-inference-and-export.md).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

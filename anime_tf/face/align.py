@@ -13,7 +13,8 @@ import numpy as np
 from anime_tf.face.landmarks import MOUTH_CORNERS
 
 RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = (33, 133), (362, 263)
-INTERPOLATION = cv2.INTER_LANCZOS4  # sharper than cubic: measured lower landmark error (BENCHMARKS.md)
+# Sharper than cubic: measured lower landmark error (docs/notes/2026-11-training-tiling-faces-web.md).
+INTERPOLATION = cv2.INTER_LANCZOS4
 
 
 def alignment_matrix(face, size):

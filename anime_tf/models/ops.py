@@ -59,7 +59,7 @@ def reflect_pad_gather(x, top, bottom, left, right):
 
     The concatenations copy the tensor twice (rows, then columns) and
     `tf.pad`'s MirrorPad kernel is slower still; for TensorFlow inference this
-    single copy is the fastest reflect padding (see BENCHMARKS.md).
+    single copy is the fastest reflect padding (see docs/notes/2026-11-inference-and-export.md).
     """
     if all(isinstance(n, int) and n == 0 for n in (top, bottom, left, right)):
         return x
@@ -114,7 +114,7 @@ def axis_by_axis_mean(x):
     """The mean over H, W and C (keepdims) as three short means: W, then H, then C.
 
     XNNPACK's int8 MEAN saturates on x86 without AVX-512 once the raw int8 sum
-    passes about 2**20 (BENCHMARKS.md); three short means stay far below that.
+    passes about 2**20 (docs/notes/2026-11-inference-and-export.md); three short means stay far below that.
     """
     for axis in (2, 1, 3):
         x = tf.reduce_mean(x, axis=axis, keepdims=True)
