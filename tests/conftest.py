@@ -13,6 +13,17 @@ FACE_MODEL = SHARED / "models" / "face_landmarker.task"
 IMAGES = SHARED / "images"
 
 
+# Fixtures whose tests read ../shared: those tests are marked `shared`.
+SHARED_FIXTURES = {"hayao_tflite", "shared_images", "shared_photos", "face_model", "landmarker",
+                   "hayao_generator", "hayao_weights"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
+
+
 def _need(path):
     if not path.exists():
         pytest.skip(f"needs {path} (the shared test data beside the project; absent in a user's clone)")
@@ -75,3 +86,10 @@ def random_weights(tmp_path_factory):
     from anime_tf.weights import build_generator, save_generator
     keras.utils.set_random_seed(7)
     return save_generator(build_generator(), tmp_path_factory.mktemp("random") / "random.weights.h5")
+
+
+@pytest.fixture(scope="session")
+def train_data(hayao_tflite, shared_images, tmp_path_factory):
+    """(photos, style folder) for the training tests, made once (tests/training.py)."""
+    from training import make_train_data
+    return make_train_data(tmp_path_factory.mktemp("train_data"), shared_images, hayao_tflite)

@@ -17,7 +17,7 @@ from anime_tf.export import main as export_main
 from anime_tf.models import Generator
 from anime_tf.train import teacher as teacher_cache
 from anime_tf.train.config import TrainConfig
-from anime_tf.train.distill import Distiller
+from anime_tf.train.loop import Trainer
 from anime_tf.train.slicing import channel_importance, kept_channels, slice_teacher
 from anime_tf.weights import (ARCHITECTURE_ATTRIBUTE, PARAMETER_COUNT, WeightsError, load_generator,
                               read_architecture, save_generator)
@@ -157,12 +157,14 @@ def test_distillation_learns_the_teacher_and_resumes(photos, random_weights, tmp
     def gap(generator):
         return float(tf.reduce_mean(tf.abs(generator(batch[0]) - batch[1])))
 
-    distiller = Distiller(config)
+    distiller = Trainer(config)
     gap_before = gap(distiller.generator)
     assert distiller.fit() == 6
     config.epochs = 12  # more steps, resumed in a fresh distiller from the step-6 checkpoint
-    resumed = Distiller(config)
+    resumed = Trainer(config)
     assert resumed.restore() == 6
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert {"step", "generator", "optimizer"} <= {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
     np.testing.assert_array_equal(resumed.generator(batch[0]).numpy(), distiller.generator(batch[0]).numpy())
     assert resumed.fit() == 36
     assert gap(resumed.generator) < 0.75 * gap_before, (gap_before, gap(resumed.generator))
@@ -213,11 +215,11 @@ def test_every_optional_teacher_term_is_logged_and_finite(photos, random_weights
     config = distill_config(photos, tmp_path / "run", random_weights, epochs=1, steps_per_epoch=1,
                             content_weight=0.01, style_weight=0.01, color_weight=1.0, tv_weight=1.0,
                             pyramid_weight=0.5)
-    distiller = Distiller(config)
+    distiller = Trainer(config)
     pairs = teacher_cache.teacher_pairs(data.list_images(photos)[:2], random_weights, 64,
                                         tmp_path / "run" / "teacher_cache")
     batch = next(iter(distiller.strategy.experimental_distribute_dataset(data.distill_dataset(pairs, 64, 2))))
-    values = {name: float(value) for name, value in distiller.distill_step(batch).items()}
+    values = {name: float(value) for name, value in distiller.task.distill_step(batch).items()}
     terms = ["pixel", "pyramid", "content", "style", "color", "tv"]
     assert set(values) == {f"distill/{t}" for t in terms} | {"distill/total"}
     weights = {"pixel": 1.0, "pyramid": 0.5, "content": 0.01, "style": 0.01, "color": 1.0, "tv": 1.0}
@@ -263,10 +265,10 @@ def test_a_narrow_slice_keeps_the_teachers_most_important_channels():
 def test_a_new_run_starts_from_a_slice_of_the_teacher_unless_told_otherwise(photos, random_weights, tmp_path):
     expected = slice_teacher(load_generator(random_weights), built(**STUDENT))
     x = tf.random.uniform([1, 32, 32, 3], -1, 1)
-    sliced = Distiller(distill_config(photos, tmp_path / "a", random_weights))
+    sliced = Trainer(distill_config(photos, tmp_path / "a", random_weights))
     assert sliced.restore() == 0
     np.testing.assert_array_equal(sliced.generator(x).numpy(), expected(x).numpy())
-    random = Distiller(distill_config(photos, tmp_path / "b", random_weights, student_init="random"))
+    random = Trainer(distill_config(photos, tmp_path / "b", random_weights, student_init="random"))
     random.restore()
     assert not np.allclose(random.generator(x).numpy(), expected(x).numpy(), atol=1e-3)
     with pytest.raises(ValueError, match="student_init"):

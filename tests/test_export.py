@@ -21,7 +21,7 @@ SIZE = (64, 64)
 # built-in kernels (integer results the same on every x86 CPU, 0.1 dB apart on ARM), at
 # least 3 dB under the minimum measured here over the 6 photos: float32 86, float16 63.9,
 # dynamic 45.6, int8 32.6, int8 strict 27.6. Tiny inputs and 6 calibration samples make
-# INT8 worse here than at 256 (see BENCHMARKS.md).
+# INT8 worse here than at 256 (see docs/notes/2026-11-inference-and-export.md).
 FLOORS = {"float32": 80.0, "float16": 58.0, "dynamic": 42.0, "int8": 29.5, "int8-strict": 24.0}
 # XNNPACK, what users run, rounds int8 arithmetic its own way on each CPU: here its strict
 # INT8 mean is 0.9 dB under the built-in kernels' (at 256, within 1 dB on every CPU in

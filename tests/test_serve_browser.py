@@ -10,6 +10,8 @@ from PIL import Image
 from serving import Server
 from test_serve import cli_result
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -87,6 +87,7 @@ def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, t
         server.kill()
 
 
+@pytest.mark.redis
 def test_jobs_through_redis_run_on_a_separate_worker(random_weights, tmp_path):
     redis, url = redis_server(tmp_path)
     if redis is None:
