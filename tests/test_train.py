@@ -16,6 +16,7 @@ from PIL import Image
 
 import anime_tf
 from anime_tf import data
+from anime_tf.errors import ConfigError
 from anime_tf.train.loop import Trainer, TrainingDiverged
 from anime_tf.train.prepare import edge_smooth
 
@@ -84,11 +85,14 @@ def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tm
     assert not any(changed(d0, trainer.task.discriminator)), "the init phase must not touch D"
     assert int(trainer.task.g_optimizer.iterations) == int(trainer.task.d_optimizer.iterations) == 0
 
+    g_saved = snapshot(trainer.generator)
+
     config.epochs = 3  # one adversarial epoch, resumed in a fresh trainer
     trainer = Trainer(config)
     assert trainer.restore() == 8
     task = trainer.task
     g1, d1 = snapshot(trainer.generator), snapshot(task.discriminator)
+    assert not any(changed(g_saved, trainer.generator)), "resume must restore every generator weight"
     init_iterations = int(task.init_optimizer.iterations)
     assert trainer.fit() == 12
     assert all(changed(d1, task.discriminator)[i] for i, v in enumerate(task.discriminator.variables) if v.trainable)
@@ -97,9 +101,12 @@ def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tm
     assert int(trainer.task.g_optimizer.iterations) == int(trainer.task.d_optimizer.iterations) == 4
     latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert latest.endswith("ckpt-12")
-    # The names run folders made before the loop ran tasks: they must keep resuming.
     saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
     assert {"step", "generator", "discriminator", "init_optimizer", "g_optimizer", "d_optimizer"} <= saved
+    d_saved = snapshot(task.discriminator)
+    resumed = Trainer(config)
+    assert resumed.restore() == 12
+    assert not any(changed(d_saved, resumed.task.discriminator)), "resume must restore every discriminator weight"
 
     tags = set()
     for event_file in (tmp_path / "run" / "logs").iterdir():
@@ -111,6 +118,14 @@ def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tm
     photo.thumbnail((96, 96))
     result = anime_tf.Stylizer(weights=tmp_path / "run").stylize(photo)
     assert result.size == photo.size and np.asarray(result).std() > 1
+
+
+def test_a_checkpoint_missing_weights_is_refused_not_half_restored(train_data, tmp_path):
+    trainer = Trainer(config_for(train_data, tmp_path / "run"))
+    # The layout runs saved before December 2026: the Keras model object, whose listed layers were skipped.
+    tf.train.Checkpoint(step=trainer.step, generator=trainer.generator).save(tmp_path / "run" / "checkpoints" / "ckpt")
+    with pytest.raises(ConfigError, match="--init_from .*generator.weights.h5"):
+        trainer.restore()
 
 
 def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(train_data, tmp_path):

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from anime_tf import data, losses
 from anime_tf.models import Discriminator, Generator
-from anime_tf.train.steps import adam, apply_gradients, average, distributed, sample_grid, weighted_total
+from anime_tf.train.steps import (adam, apply_gradients, average, distributed, model_variables, sample_grid,
+                                  weighted_total)
 from anime_tf.weights import load_generator
 
 
@@ -43,8 +44,9 @@ class AnimeGANTask:
         self.d_step = tf.function(distributed(strategy, self._d_replica_step))
 
     def tracked(self):
-        """What a checkpoint holds besides the step (the names old run folders have)."""
-        return {"generator": self.generator, "discriminator": self.discriminator,
+        """What a checkpoint holds besides the step."""
+        return {"generator": model_variables(self.generator),
+                "discriminator": model_variables(self.discriminator),
                 "init_optimizer": self.init_optimizer, "g_optimizer": self.g_optimizer,
                 "d_optimizer": self.d_optimizer}
 

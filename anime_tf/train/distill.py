@@ -24,7 +24,8 @@ import tensorflow as tf
 from anime_tf import data, losses
 from anime_tf.models import Generator
 from anime_tf.train.slicing import slice_teacher
-from anime_tf.train.steps import apply_gradients, average, distributed, sample_grid, schedule, weighted_total
+from anime_tf.train.steps import (apply_gradients, average, distributed, model_variables, sample_grid, schedule,
+                                  weighted_total)
 from anime_tf.train.teacher import teacher_pairs
 from anime_tf.weights import load_generator
 
@@ -58,8 +59,8 @@ class DistillTask:
         return keras.optimizers.schedules.CosineDecay(self.config.distill_lr, steps, alpha=FINAL_LR_FRACTION)
 
     def tracked(self):
-        """What a checkpoint holds besides the step (the names old run folders have)."""
-        return {"generator": self.generator, "optimizer": self.optimizer}
+        """What a checkpoint holds besides the step."""
+        return {"generator": model_variables(self.generator), "optimizer": self.optimizer}
 
     def start(self):
         """A new run's first weights: --init_from's, else a slice of the teacher (`student_init`)."""

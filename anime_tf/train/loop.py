@@ -21,7 +21,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from anime_tf import data
-from anime_tf.errors import AnimeTFError
+from anime_tf.errors import AnimeTFError, ConfigError
 from anime_tf.train.animegan import AnimeGANTask
 from anime_tf.train.distill import DistillTask
 from anime_tf.train.steps import MIXED_POLICY, make_strategy, schedule
@@ -83,11 +83,21 @@ class Trainer:
         """Resume from the last checkpoint, or start a new run as the task does; returns the step."""
         latest = tf.train.latest_checkpoint(self.checkpoint_dir)  # the chief's, on every worker
         if latest:
-            self.checkpoint.restore(latest)
+            self._restore_from(latest)
             print(f"resuming from {latest} at step {int(self.step.numpy())}", file=sys.stderr)
         else:
             self.task.start()
         return int(self.step.numpy())
+
+    def _restore_from(self, checkpoint):
+        """Restore everything the task tracks, or fail: a half-restored run would train on silently."""
+        try:
+            self.checkpoint.restore(checkpoint).assert_existing_objects_matched()
+        except AssertionError as error:
+            raise ConfigError(
+                f"{checkpoint} does not hold all of this run's weights (a different architecture, or a run "
+                f"saved by anime-tf before December 2026, whose checkpoints missed most generator weights); "
+                f"start a new --model_dir with --init_from {self.model_dir / GENERATOR_WEIGHTS_FILE}") from error
 
     def save(self):
         path = self.manager.save(checkpoint_number=self.step)

@@ -35,6 +35,18 @@ def schedule(config, photo_count=None):
     return steps_per_epoch, config.epochs * steps_per_epoch
 
 
+def model_variables(model):
+    """A built model's variables in order, as a checkpoint tracks them.
+
+    Keras 3 layers held in Python lists are invisible to `tf.train.Checkpoint`,
+    so checkpointing a model object itself silently skips most of its weights;
+    a list of its variables saves them all (and restore checks their shapes).
+    """
+    if not model.variables:
+        raise ValueError(f"{model.name} must be built before it is checkpointed")
+    return list(model.variables)
+
+
 def adam(learning_rate, clip_norm, beta_1=0.5):
     """Adam as the official code sets it (beta_1 0.5), with optional global-norm clipping."""
     return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=0.999, global_clipnorm=clip_norm)
