@@ -8,6 +8,7 @@ the step count, saved with every checkpoint.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from pathlib import Path
@@ -54,15 +55,18 @@ def grayscale(images):
     return tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
 
 
-def random_view(image, size, seed, jitter=False, boxes=None):
-    """A size x size crop of the image scaled to a shorter side of 1 to 1.25 x size, maybe flipped.
+def random_view(image, size, seed, jitter=False, boxes=None, view_size=None):
+    """A size x size crop of the image scaled to a shorter side of 1 to 1.25 x `view_size`, maybe flipped.
+
+    `view_size` (default: `size`) sets the scale the image is seen at, so a
+    small crop can show the texture, lines and shading a large one would.
 
     `boxes` ([P, 4] of x0, y0, x1, y1 as fractions of the image) are moved
     with the crop and flip; then the result is (view, boxes in the view,
     whether each box is at least half inside it).
     """
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.random.stateless_uniform([], seed, 1.0, 1.25) * size / tf.reduce_min(shape)
+    scale = tf.random.stateless_uniform([], seed, 1.0, 1.25) * (view_size or size) / tf.reduce_min(shape)
     resized = tf.cast(tf.math.ceil(shape * scale), tf.int32)
     image = tf.image.resize(image, resized, antialias=True)
     room = tf.cast(resized - size + 1, tf.float32)
@@ -94,7 +98,7 @@ def _boxes_in_view(boxes, resized, offset, size, flip):
     return tf.stack(clipped, axis=-1), (area > 0) & (inside >= 0.5 * area)
 
 
-def image_stream(files, size, seed, start=0, jitter=False, gray=False, parts=None):
+def image_stream(files, size, seed, start=0, jitter=False, gray=False, parts=None, view_size=None):
     """Endless, deterministic stream of [-1, 1] crops; `start` skips that many elements.
 
     With `parts` ((boxes, valid) per file, see `anime_tf.face.cache`), each
@@ -110,9 +114,9 @@ def image_stream(files, size, seed, start=0, jitter=False, gray=False, parts=Non
         index = order[k % count]
         key = tf.stack([tf.constant(seed, tf.int64), k])
         if parts is not None:
-            image, in_view, visible = random_view(decode(paths[index]), size, key, jitter, boxes[index])
+            image, in_view, visible = random_view(decode(paths[index]), size, key, jitter, boxes[index], view_size)
             return image, in_view, visible & valid[index]
-        image = random_view(decode(paths[index]), size, key, jitter)
+        image = random_view(decode(paths[index]), size, key, jitter, view_size=view_size)
         return grayscale(image) if gray else image
 
     return (tf.data.Dataset.range(start, tf.int64.max)
@@ -128,19 +132,21 @@ def face_batch_split(batch_size, face_share):
 
 
 def training_dataset(photo_files, style_files, smooth_files, size, batch_size, seed=0, start_step=0,
-                     parts=None, face_share=0.0):
+                     parts=None, face_share=0.0, view_size=None):
     """Batches of (photo, anime style, smoothed gray anime), starting at `start_step`.
 
     With `parts` ((boxes, valid) per photo file), batches also carry each
     photo's part boxes and their validity, and `face_share` of every batch is
-    drawn from the photos that have faces (face-priority sampling).
+    drawn from the photos that have faces (face-priority sampling). Every
+    view is cut at the scale `view_size` sets (see `random_view`).
     """
-    anime = (image_stream(style_files, size, seed + 1, start_step * batch_size)
+    stream = functools.partial(image_stream, size=size, view_size=view_size)
+    anime = (stream(style_files, seed=seed + 1, start=start_step * batch_size)
              .batch(batch_size, drop_remainder=True))
-    smooth = (image_stream(smooth_files, size, seed + 2, start_step * batch_size, gray=True)
+    smooth = (stream(smooth_files, seed=seed + 2, start=start_step * batch_size, gray=True)
               .batch(batch_size, drop_remainder=True))
     if parts is None:
-        photos = (image_stream(photo_files, size, seed, start_step * batch_size, jitter=True)
+        photos = (stream(photo_files, seed=seed, start=start_step * batch_size, jitter=True)
                   .batch(batch_size, drop_remainder=True))
         return tf.data.Dataset.zip(photos, anime, smooth).prefetch(AUTOTUNE)
     with_faces = [i for i, valid in enumerate(parts[1]) if valid.any()]
@@ -148,11 +154,11 @@ def training_dataset(photo_files, style_files, smooth_files, size, batch_size, s
     streams = []
     if share:
         subset = ([photo_files[i] for i in with_faces], tuple(p[with_faces] for p in parts))
-        streams.append(image_stream(subset[0], size, seed + 3, start_step * share, jitter=True, parts=subset[1])
+        streams.append(stream(subset[0], seed=seed + 3, start=start_step * share, jitter=True, parts=subset[1])
                        .batch(share, drop_remainder=True))
     if share < batch_size:
         rest = batch_size - share
-        streams.append(image_stream(photo_files, size, seed, start_step * rest, jitter=True, parts=parts)
+        streams.append(stream(photo_files, seed=seed, start=start_step * rest, jitter=True, parts=parts)
                        .batch(rest, drop_remainder=True))
     photos = tf.data.Dataset.zip(*streams).map(_concat) if len(streams) > 1 else streams[0]
     return (tf.data.Dataset.zip(photos, anime, smooth)

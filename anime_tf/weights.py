@@ -20,7 +20,7 @@ PARAMETER_COUNT = 2_143_552
 GENERATOR_WEIGHTS_FILE = "generator.weights.h5"  # what a training run directory holds
 ARCHITECTURE_ATTRIBUTE = "anime_tf_generator"  # JSON {"width": W, "blocks": B} on the .h5 root
 
-__all__ = ["WeightsError", "WeightsNotFound", "build_generator", "load_generator", "save_generator",
+__all__ = ["WeightsError", "WeightsNotFound", "build_generator", "load_generator", "save_generator", "save_weights",
            "style_checkpoint", "weights_identity", "read_architecture", "PARAMETER_COUNT",
            "GENERATOR_WEIGHTS_FILE"]
 
@@ -150,18 +150,55 @@ def _load_keras_model(path):
         raise WeightsError(f"cannot load Keras model {path}: {err}") from err
 
 
-def save_generator(generator, dest, overwrite=False):
-    """Save weights (`.weights.h5`) or the whole model (`.keras`), atomically."""
+def save_generator(generator, dest, overwrite=False, dtype=None):
+    """Save weights (`.weights.h5`) or the whole model (`.keras`), atomically.
+
+    `dtype="float16"` stores a weights file at half the size; loading restores float32.
+    """
     dest = Path(dest)
     if not (dest.name.endswith(".weights.h5") or dest.suffix == ".keras"):
         raise WeightsError(f"{dest}: the output name must end in .weights.h5 or .keras")
-    with atomic_path(dest, overwrite=overwrite) as tmp:
-        if dest.suffix == ".keras":
+    if dest.suffix == ".keras":
+        with atomic_path(dest, overwrite=overwrite) as tmp:
             generator.save(str(tmp))  # the architecture travels in the model's config
-        else:
-            generator.save_weights(str(tmp))
-            _write_architecture(tmp, generator.architecture)
-    return dest
+        return dest
+    return save_weights(generator, dest, overwrite, dtype)
+
+
+def save_weights(model, dest, overwrite=True, dtype=None):
+    """A model's `.weights.h5`, atomically; a generator's records its architecture too."""
+    with atomic_path(Path(dest), overwrite=overwrite) as tmp:
+        model.save_weights(str(tmp))
+        if hasattr(model, "architecture"):
+            _write_architecture(tmp, model.architecture)
+        if dtype is not None:
+            _cast_stored_weights(tmp, dtype)
+    return Path(dest)
+
+
+def _cast_stored_weights(path, dtype):
+    """Rewrite every floating-point array of a weights file in `dtype` (Keras casts back on load).
+
+    HDF5 never gives back the space of a deleted array, so the file is copied, not edited.
+    """
+    import h5py
+    import numpy as np
+
+    path = Path(path)
+    cast = path.with_name(path.name + ".cast")
+    with h5py.File(path, "r") as source, h5py.File(cast, "w") as dest:
+        def copy(name, item):
+            if isinstance(item, h5py.Group):
+                dest.require_group(name).attrs.update(item.attrs)
+                return
+            values = item[()]
+            if np.issubdtype(values.dtype, np.floating):
+                values = values.astype(dtype)
+            dest.create_dataset(name, data=values).attrs.update(item.attrs)
+
+        dest.attrs.update(source.attrs)
+        source.visititems(copy)
+    cast.replace(path)
 
 
 def _write_architecture(path, architecture):

@@ -17,6 +17,7 @@ from PIL import Image
 import anime_tf
 from anime_tf import data
 from anime_tf.errors import ConfigError
+from anime_tf.weights import WeightsError
 from anime_tf.train.loop import Trainer, TrainingDiverged
 from anime_tf.train.prepare import edge_smooth
 
@@ -60,6 +61,23 @@ def test_data_stream_is_deterministic_and_resumable(train_data):
     assert photo.shape == anime.shape == smooth.shape == (2, 64, 64, 3)
     assert -1.0 <= photo.numpy().min() and photo.numpy().max() <= 1.0
     np.testing.assert_array_equal(smooth[..., 0].numpy(), smooth[..., 2].numpy())  # grayscale
+
+
+def test_view_size_sets_the_scale_crops_are_cut_at(tmp_path):
+    """A 32 px crop with view_size 128 sees stripes as wide as a 128 px crop does: 4x what view_size 32 gives."""
+    image = np.zeros((200, 200, 3), np.float32)
+    for left in range(0, 200, 40):
+        image[:, left:left + 20] = 1.0  # stripes 20 px wide, 40 px apart
+
+    def edges_seen(view_size):
+        view = data.random_view(tf.constant(image), 32, tf.constant([1, 2], tf.int64), view_size=view_size)
+        columns = view.numpy()[..., 0].mean(axis=0)
+        return int(np.count_nonzero(np.diff(np.sign(columns))))
+
+    assert edges_seen(32) >= 6  # stripes 6-8 px apart
+    assert edges_seen(128) <= 3  # stripes 26-32 px apart, as a 128 px crop sees them
+    with pytest.raises(ConfigError, match="view_size"):
+        config_for((tmp_path / "photos", tmp_path / "style"), tmp_path / "run", image_size=64, view_size=32)
 
 
 def test_init_steps_lower_the_content_loss(train_data, tmp_path):
@@ -107,6 +125,17 @@ def test_smoke_run_through_both_phases_then_resume(train_data, shared_images, tm
     resumed = Trainer(config)
     assert resumed.restore() == 12
     assert not any(changed(d_saved, resumed.task.discriminator)), "resume must restore every discriminator weight"
+
+    # The exported pair (what a user commits) starts a new run where this one stopped, no optimizer needed.
+    run = tmp_path / "run"
+    carried = Trainer(config_for(train_data, tmp_path / "next", init_from=str(run / "generator.weights.h5"),
+                                 init_discriminator_from=str(run / "discriminator.weights.h5")))
+    assert carried.restore() == 0
+    assert not any(changed(snapshot(resumed.generator), carried.generator))
+    assert not any(changed(d_saved, carried.task.discriminator))
+    with pytest.raises(WeightsError, match="not discriminator weights"):
+        Trainer(config_for(train_data, tmp_path / "bad", init_discriminator_from=str(run / "generator.weights.h5"))
+                ).restore()
 
     tags = set()
     for event_file in (tmp_path / "run" / "logs").iterdir():

@@ -135,6 +135,19 @@ def test_import_weights_command_writes_a_loadable_file(hayao_tflite, hayao_gener
     assert "must end in .weights.h5 or .keras" in capsys.readouterr().err
 
 
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    generator = weights.build_generator({"width": 0.5, "blocks": 2})
+    generator.set_weights([np.random.default_rng(1).normal(0, 0.1, v.shape) for v in generator.variables])
+    full = weights.save_generator(generator, tmp_path / "full.weights.h5")
+    half = weights.save_generator(generator, tmp_path / "half.weights.h5", dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = weights.load_generator(half)
+    assert weights.read_architecture(half) == {"width": 0.5, "blocks": 2}
+    assert {v.dtype for v in loaded.variables} == {"float32"}
+    for stored, original in zip(loaded.variables, generator.variables):
+        np.testing.assert_allclose(stored.numpy(), original.numpy(), rtol=1e-3, atol=1e-4)
+
+
 # --- named styles: fetched from a local folder standing in for the official repository ---
 
 @pytest.fixture

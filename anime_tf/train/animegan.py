@@ -17,7 +17,9 @@ from anime_tf import data, losses
 from anime_tf.models import Discriminator, Generator
 from anime_tf.train.steps import (adam, apply_gradients, average, distributed, model_variables, sample_grid,
                                   weighted_total)
-from anime_tf.weights import load_generator
+from anime_tf.weights import GENERATOR_WEIGHTS_FILE, WeightsError, load_generator
+
+DISCRIMINATOR_WEIGHTS_FILE = "discriminator.weights.h5"
 
 
 class AnimeGANTask:
@@ -50,13 +52,24 @@ class AnimeGANTask:
                 "init_optimizer": self.init_optimizer, "g_optimizer": self.g_optimizer,
                 "d_optimizer": self.d_optimizer}
 
+    def exports(self):
+        """{file name: model} written to the run folder at every save: the weights a later run starts from."""
+        return {GENERATOR_WEIGHTS_FILE: self.generator, DISCRIMINATOR_WEIGHTS_FILE: self.discriminator}
+
     def start(self):
-        """A new run's first weights: the --init_from generator's, if given."""
+        """A new run's first weights: the --init_from generator's and --init_discriminator_from's, if given."""
         c = self.config
         if c.init_from:
             start = self.anchor if self.anchor is not None else load_generator(c.init_from)
             self.generator.set_weights(start.get_weights())
             print(f"starting from the generator weights {c.init_from}", file=sys.stderr)
+        if c.init_discriminator_from:
+            try:
+                self.discriminator.load_weights(c.init_discriminator_from)
+            except (OSError, ValueError) as error:
+                raise WeightsError(f"{c.init_discriminator_from}: not discriminator weights this run can "
+                                   f"load ({error})") from error
+            print(f"starting from the discriminator weights {c.init_discriminator_from}", file=sys.stderr)
 
     def step_for(self, step, steps_per_epoch):
         """The step function for this step of the schedule: init, discriminator warm-up, adversarial."""
@@ -72,8 +85,9 @@ class AnimeGANTask:
         smooth = data.list_images(Path(c.style_dir) / "smooth", "smoothed style")
         parts = self.face_parts(photos) if c.faces else None
         dataset = data.training_dataset(photos, style, smooth, c.image_size, c.batch_size, c.seed, start,
-                                        parts=parts, face_share=c.face_share)
-        samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7)))[0]
+                                        parts=parts, face_share=c.face_share, view_size=c.view_size)
+        samples = next(iter(data.training_dataset(photos, style, smooth, c.image_size, 4, c.seed + 7,
+                                                  view_size=c.view_size)))[0]
         return dataset, samples
 
     def sample_grid(self, photos):

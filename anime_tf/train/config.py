@@ -45,8 +45,16 @@ class TrainConfig:
     preset: str = option("hayao", "Official loss weights and schedule.", choices=tuple(PRESETS))
     init_from: str | None = option(None, "Generator weights to start from (fine-tuning): any source anime-tf "
                                    "loads (.weights.h5, .tflite, checkpoint folder, style name).")
+    init_discriminator_from: str | None = option(None, "Discriminator weights to start from (a run's "
+                                                 "discriminator.weights.h5): with --init_from, continues "
+                                                 "an adversarial phase another run began.")
     # --- schedule ---
     image_size: int = option(256, "Training crop size.")
+    # Small crops (fast steps on a CPU) cut from images scaled as a 256 run would scale them see
+    # the same strokes and shading, and so learn what a 256 run learns, per pixel.
+    view_size: int | None = option(None, "Crops of --image_size are cut from photos and frames scaled to a "
+                                   "shorter side of 1-1.25x this (default: --image_size), so small crops "
+                                   "see lines and shading at a larger run's scale.")
     batch_size: int = option(12, "Global batch size, split across replicas.")
     init_epochs: int = option(10, "Epochs of the init phase (generator only, content loss).")
     epochs: int = option(101, "Epochs in all, the init epochs included (as the official code counts).")
@@ -133,6 +141,8 @@ class TrainConfig:
         if self.teacher_size is not None and self.teacher_size < self.image_size:
             raise ConfigError(f"teacher_size ({self.teacher_size}) must be at least "
                               f"image_size ({self.image_size})")
+        if self.view_size is not None and self.view_size < self.image_size:
+            raise ConfigError(f"view_size ({self.view_size}) must be at least image_size ({self.image_size})")
         if self.student_init not in STUDENT_INITS:
             raise ConfigError(f"student_init must be one of {', '.join(STUDENT_INITS)}, not {self.student_init!r}")
         if self.keep_weight and not self.init_from:

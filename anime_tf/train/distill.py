@@ -27,7 +27,7 @@ from anime_tf.train.slicing import slice_teacher
 from anime_tf.train.steps import (apply_gradients, average, distributed, model_variables, sample_grid, schedule,
                                   weighted_total)
 from anime_tf.train.teacher import teacher_pairs
-from anime_tf.weights import load_generator
+from anime_tf.weights import GENERATOR_WEIGHTS_FILE, load_generator
 
 FINAL_LR_FRACTION = 0.05
 SAMPLE_COUNT = 4
@@ -61,6 +61,10 @@ class DistillTask:
     def tracked(self):
         """What a checkpoint holds besides the step."""
         return {"generator": model_variables(self.generator), "optimizer": self.optimizer}
+
+    def exports(self):
+        """{file name: model} written to the run folder at every save."""
+        return {GENERATOR_WEIGHTS_FILE: self.generator}
 
     def start(self):
         """A new run's first weights: --init_from's, else a slice of the teacher (`student_init`)."""

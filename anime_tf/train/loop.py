@@ -5,8 +5,9 @@ builds its models, inputs and compiled steps; the loop owns everything else.
 Checkpoints (the step and what the task tracks: models, optimizers) are
 written every `save_every_steps` and at the end; the step is also the data
 position (see `anime_tf.data`), so a killed run resumes with the batches it
-would have seen. Each save also exports the generator as
-`generator.weights.h5`, which `anime-tf stylize --weights RUN_DIR` loads.
+would have seen. Each save also exports the task's models (`exports`): the
+generator as `generator.weights.h5`, which `anime-tf stylize --weights
+RUN_DIR` loads, and the AnimeGAN discriminator beside it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from anime_tf.errors import AnimeTFError, ConfigError
 from anime_tf.train.animegan import AnimeGANTask
 from anime_tf.train.distill import DistillTask
 from anime_tf.train.steps import MIXED_POLICY, make_strategy, schedule
-from anime_tf.weights import GENERATOR_WEIGHTS_FILE, save_generator
+from anime_tf.weights import GENERATOR_WEIGHTS_FILE, save_weights
 
 
 class TrainingDiverged(AnimeTFError, RuntimeError):
@@ -104,7 +105,8 @@ class Trainer:
         if not self.chief:
             shutil.rmtree(self.manager.directory, ignore_errors=True)
             return None
-        save_generator(self.generator, self.model_dir / GENERATOR_WEIGHTS_FILE, overwrite=True)
+        for name, model in self.task.exports().items():
+            save_weights(model, self.model_dir / name)
         return path
 
     def fit(self):
