@@ -42,6 +42,6 @@ setup(
         "video": VIDEO,  # for the edge runner's --video; the tf and gpu extras have it
         "serve": SERVE,
         # httpx for the API tests; Playwright drives the system's Chromium (no browser download).
-        "test": ["pytest>=8", "httpx>=0.27", "playwright>=1.45"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "httpx>=0.27", "playwright>=1.45"],
     },
 )

@@ -18,10 +18,18 @@ SHARED_FIXTURES = {"hayao_tflite", "shared_images", "shared_photos", "face_model
                    "hayao_generator", "hayao_weights"}
 
 
+# Fixtures that export whole models or run the INT8 reference over many photos (a minute per module):
+# the tests that use them are marked `slow`, as are those marked one by one.
+SLOW_FIXTURES = {"exports", "reference_outputs"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SHARED_FIXTURES & fixtures:
             item.add_marker(pytest.mark.shared)
+        if SLOW_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.slow)
 
 
 def _need(path):

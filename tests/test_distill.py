@@ -145,6 +145,7 @@ def test_distill_batches_keep_each_view_with_its_target_unchanged(tmp_path):
     np.testing.assert_array_equal(resumed[0].numpy(), first[2][0].numpy())
 
 
+@pytest.mark.slow
 def test_distillation_learns_the_teacher_and_resumes(photos, random_weights, tmp_path):
     import keras
 
@@ -173,6 +174,7 @@ def test_distillation_learns_the_teacher_and_resumes(photos, random_weights, tmp
     assert (tmp_path / "run" / "logs").is_dir()
 
 
+@pytest.mark.slow
 def test_student_weights_work_in_stylize_export_and_the_edge_runner(photos, random_weights, tmp_path):
     keras_student = built(width=0.5, blocks=2)
     weights = save_generator(keras_student, tmp_path / "student.weights.h5")
@@ -192,6 +194,7 @@ def test_student_weights_work_in_stylize_export_and_the_edge_runner(photos, rand
     np.testing.assert_allclose(model(x), keras_student(x).numpy(), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_train_py_distils_without_a_style_folder_and_says_what_is_missing(photos, random_weights, tmp_path):
     base = [sys.executable, str(ROOT / "train.py"), f"--photo_dir={photos}", f"--model_dir={tmp_path / 'run'}"]
     result = subprocess.run(base, capture_output=True, text=True)

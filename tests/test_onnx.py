@@ -33,15 +33,18 @@ def photos(shared_images):
 
 
 @pytest.fixture(scope="module")
-def exports(hayao_generator, shared_images, tmp_path_factory):
+def exports(hayao_generator, hayao_weights, shared_images, tmp_path_factory):
+    """The four ONNX variants; the dynamic one through `anime-tf export`'s own path, with its sidecars."""
     faces = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((shared_images / "faces").glob("*.jpg"))]
     samples = calibration_module.calibration_samples(faces, SIZE, count=6)
     folder = tmp_path_factory.mktemp("onnx")
     paths = {}
-    for name, size in [("float32", SIZE), ("float16", SIZE), ("int8", SIZE), ("dynamic", None)]:
-        quantize = "float32" if name == "dynamic" else name
+    for name in ("float32", "float16", "int8"):
         paths[name] = folder / f"{name}.onnx"
-        paths[name].write_bytes(onnx_export.convert(hayao_generator, quantize, size, samples))
+        paths[name].write_bytes(onnx_export.convert(hayao_generator, name, SIZE, samples))
+    paths["dynamic"] = folder / "dynamic.onnx"
+    paths["dynamic_report"] = export_main.export(hayao_weights, paths["dynamic"], "float32", "dynamic",
+                                                 eval_dir=shared_images / "faces", latency_runs=2)
     return paths
 
 
@@ -108,14 +111,12 @@ def test_dynamic_model_takes_any_size(exports, hayao_generator, photos):
     assert out.shape == (101, 67, 3)
 
 
-def test_export_writes_onnx_metadata_and_report(hayao_weights, shared_images, tmp_path):
-    out = tmp_path / "hayao.onnx"
-    report = export_main.export(hayao_weights, out, "float32", "dynamic", eval_dir=shared_images / "faces",
-                                latency_runs=2)
-    metadata = json.loads((tmp_path / "hayao.onnx.json").read_text())
+def test_export_writes_onnx_metadata_and_report(exports):
+    out, report = exports["dynamic"], exports["dynamic_report"]
+    metadata = json.loads(out.with_name("dynamic.onnx.json").read_text())
     assert metadata["file_format"] == "onnx" and metadata["input_size"] is None
     assert metadata["generator"] == {"width": 1.0, "blocks": 4}
-    saved = json.loads((tmp_path / "hayao.onnx.report.json").read_text())
+    saved = json.loads(out.with_name("dynamic.onnx.report.json").read_text())
     assert saved["bytes"] == out.stat().st_size == report["bytes"]
     assert len(saved["fidelity"]) == 6 and saved["psnr_mean"] > 70 and saved["latency_ms"] > 0
 

@@ -21,6 +21,7 @@ def wait_all(server, ids, timeout=600):
     return {job_id: server.wait(job_id, timeout) for job_id in ids}
 
 
+@pytest.mark.slow
 def test_a_killed_server_finishes_every_job_after_a_restart(random_weights, tmp_path):
     server = Server(tmp_path / "data", tmp_path / "server.log", "--weights", f"test={random_weights}")
     try:

@@ -171,6 +171,7 @@ def test_tiled_run_matches_the_whole_image_run(hayao_weights, shared_images, tmp
     assert score >= 36.0
 
 
+@pytest.mark.slow
 def test_a_3840x2160_photo_stylizes_at_full_size(shared_images, hayao_generator, tmp_path):
     import tensorflow as tf
 

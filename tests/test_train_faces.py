@@ -102,6 +102,7 @@ def test_face_priority_sampling_fills_its_share_of_every_batch(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_training_with_faces_adds_the_face_loss(train_data, face_photos, face_model, tmp_path, capfd):
     _, style = train_data
     config = TrainConfig.from_preset("hayao", photo_dir=str(face_photos), style_dir=str(style),

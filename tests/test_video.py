@@ -46,6 +46,7 @@ def through_yuv420(rgb):
     return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray(format="rgb24")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLIPS)
 def test_shared_clips_keep_every_frame_timestamp_and_the_sound(name, hayao_weights, tmp_path):
     source, out = clip(name), tmp_path / "anime.mp4"
@@ -77,6 +78,7 @@ def test_each_frame_is_what_stylize_makes_of_it(hayao_weights, tmp_path):
     assert np.asarray([f for f, _ in written]).std() > 10  # not a grey film
 
 
+@pytest.mark.slow
 def test_smoothing_lowers_flicker_and_stays_close_to_each_frame(hayao_weights, tmp_path):
     source = clip("webcam_face.mkv")
     outputs = {}
@@ -205,6 +207,7 @@ class DiesAfter:
         return getattr(self.model, name)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_after_its_last_segment_with_the_same_frames(hayao_weights, tmp_path):
     from anime_tf.inference import Stylizer
     from anime_tf.video.frames import KerasFrames
@@ -274,6 +277,7 @@ def test_landmark_smoothing_holds_a_still_face_follows_a_moving_one_and_restarts
     assert np.array_equal(smoother([elsewhere], cut=True)[0], elsewhere)
 
 
+@pytest.mark.slow
 def test_faces_on_video_repaint_the_faces_and_keep_the_rest(hayao_weights, face_model, tmp_path):
     source = tmp_path / "webcam.mkv"
     frames = decoded(clip("webcam_face.mkv"))[:2]
