@@ -196,3 +196,22 @@ def test_a_truncated_cached_style_is_reported_not_replaced(mirror, tmp_path):
 def test_unknown_style_lists_the_known_ones():
     with pytest.raises(weights.WeightsError, match="unknown style 'ghibli'; choose one of hayao, paprika, shinkai"):
         weights.style_checkpoint("ghibli")
+
+
+def test_the_committed_from_scratch_run_loads_and_continues(tmp_path):
+    """examples/from_scratch holds a float16 generator that stylizes, and a discriminator that a run can start from."""
+    from pathlib import Path
+
+    from anime_tf.inference import Stylizer
+    from anime_tf.models import Discriminator
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / "from_scratch"
+    generator = weights.load_generator(folder / "hayao.weights.h5")
+    assert {v.dtype for v in generator.variables} == {"float32"}
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    out = Stylizer(folder / "hayao.weights.h5").stylize_array(rgb)
+    assert out.shape == rgb.shape and np.abs(out.astype(float) - rgb).mean() > 1
+    discriminator = Discriminator()
+    discriminator(tf.zeros([1, 32, 32, 3]))
+    discriminator.load_weights(str(folder / "hayao.discriminator.weights.h5"))
+    assert float(tf.math.reduce_std(discriminator(tf.random.uniform([1, 64, 64, 3], -1, 1)))) > 0
