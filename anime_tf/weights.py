@@ -21,6 +21,7 @@ GENERATOR_WEIGHTS_FILE = "generator.weights.h5"  # what a training run directory
 ARCHITECTURE_ATTRIBUTE = "anime_tf_generator"  # JSON {"width": W, "blocks": B} on the .h5 root
 
 __all__ = ["WeightsError", "WeightsNotFound", "build_generator", "load_generator", "save_generator", "save_weights",
+           "load_discriminator",
            "style_checkpoint", "weights_identity", "read_architecture", "PARAMETER_COUNT",
            "GENERATOR_WEIGHTS_FILE"]
 
@@ -148,6 +149,25 @@ def _load_keras_model(path):
         return keras.saving.load_model(str(path))
     except (ValueError, OSError, TypeError) as err:
         raise WeightsError(f"cannot load Keras model {path}: {err}") from err
+
+
+def load_discriminator(path, into=None):
+    """A PatchGAN discriminator with the weights a training run exported (`discriminator.weights.h5`).
+
+    `into`: a built Discriminator to load them into (a run's own), else a new one.
+    """
+    import tensorflow as tf
+
+    from anime_tf.models import Discriminator
+
+    if into is None:
+        into = Discriminator()
+        into(tf.zeros([1, 32, 32, 3]))
+    try:
+        into.load_weights(str(path))
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not discriminator weights this run can load ({error})") from error
+    return into
 
 
 def save_generator(generator, dest, overwrite=False, dtype=None):

@@ -17,7 +17,7 @@ from anime_tf import data, losses
 from anime_tf.models import Discriminator, Generator
 from anime_tf.train.steps import (adam, apply_gradients, average, distributed, model_variables, sample_grid,
                                   weighted_total)
-from anime_tf.weights import GENERATOR_WEIGHTS_FILE, WeightsError, load_generator
+from anime_tf.weights import GENERATOR_WEIGHTS_FILE, load_discriminator, load_generator
 
 DISCRIMINATOR_WEIGHTS_FILE = "discriminator.weights.h5"
 
@@ -64,11 +64,7 @@ class AnimeGANTask:
             self.generator.set_weights(start.get_weights())
             print(f"starting from the generator weights {c.init_from}", file=sys.stderr)
         if c.init_discriminator_from:
-            try:
-                self.discriminator.load_weights(c.init_discriminator_from)
-            except (OSError, ValueError) as error:
-                raise WeightsError(f"{c.init_discriminator_from}: not discriminator weights this run can "
-                                   f"load ({error})") from error
+            load_discriminator(c.init_discriminator_from, into=self.discriminator)
             print(f"starting from the discriminator weights {c.init_discriminator_from}", file=sys.stderr)
 
     def step_for(self, step, steps_per_epoch):

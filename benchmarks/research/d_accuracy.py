@@ -18,17 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from anime_tf import data
-from anime_tf.models import Discriminator
-from anime_tf.weights import load_generator
-
-
-def load_discriminator(path):
-    import tensorflow as tf
-
-    discriminator = Discriminator()
-    discriminator(tf.zeros([1, 32, 32, 3]))
-    discriminator.load_weights(str(path))
-    return discriminator
+from anime_tf.weights import load_discriminator, load_generator
 
 
 def main():
