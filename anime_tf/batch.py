@@ -24,6 +24,10 @@ from anime_tf.imageio import ImageError, find_images, load_image, save_image
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
+STYLE_HELP = ("a style by name (default: hayao): official weights are fetched on first use, "
+              "students ship in the package; `anime-tf styles` lists them")
+
+
 def add_io_arguments(parser):
     """The input and output flags both stylizing commands share."""
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")

@@ -41,6 +41,7 @@ def build_parser():
     _add_import_weights(commands)
     _add_absl_commands(commands)
     _add_prepare_style(commands)
+    _add_styles(commands)
     video_cli.add_command(commands)
     serve_cli.add_commands(commands)
     return parser
@@ -53,9 +54,8 @@ def _add_stylize(commands):
     batch.add_io_arguments(p)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="a .weights.h5, .keras or AnimeGANv2 .tflite file, an "
-                        "official TF1 checkpoint folder, or a training run folder")
-    source.add_argument("--style", choices=sorted(config.STYLES),
-                        help="official weights by name, fetched on first use (default: hayao)")
+                        "official TF1 checkpoint folder, a training run folder, or a style name")
+    source.add_argument("--style", choices=sorted(config.STYLES), help=batch.STYLE_HELP)
     p.add_argument("--tile-size", type=batch.positive_int, default=config.DEFAULT_TILE_SIZE,
                    metavar="N", help="tile edge for images too large to run whole (default: %(default)s)")
     p.add_argument("--tile-overlap", type=batch.positive_int, default=config.DEFAULT_TILE_OVERLAP,
@@ -96,6 +96,22 @@ def _add_prepare_style(commands):
     p.add_argument("--recursive", action="store_true", help="also read subfolders")
     p.add_argument("--overwrite", action="store_true", help="redo frames already prepared")
     p.set_defaults(run=run_prepare_style)
+
+
+def _add_styles(commands):
+    p = commands.add_parser(
+        "styles", help="list the named styles: their cost and where their weights come from",
+        description="Every name --style and --weights take, with its GFLOPs for one 256 x 256 image "
+        "and where its weights come from.")
+    p.set_defaults(run=run_styles)
+
+
+def run_styles(args):
+    print(f"{'style':<12} {'GFLOPs 256':>10} {'x hayao':>8}  weights")
+    for style in config.STYLES.values():
+        print(f"{style.name:<12} {style.gflops:>10.2f} {style.gflops / config.TEACHER_GFLOPS_256:>8.3f}  "
+              f"{style.origin()}")
+    return EXIT_OK
 
 
 def run_prepare_style(args):

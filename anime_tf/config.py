@@ -17,23 +17,55 @@ WEIGHTS_URL_ENV = "ANIME_TF_WEIGHTS_URL"
 OFFICIAL_REPO_URL = "https://github.com/TachibanaYoshino/AnimeGANv2/raw/master/checkpoint"
 
 
+# One forward pass of the official generator at 256 x 256 (benchmarks/bench_student.py measures it).
+TEACHER_GFLOPS_256 = 52.82
+# Students shipped inside the package (distilled from the official Hayao weights) live here.
+PACKAGED_STYLES_DIR = Path(__file__).parent / "styles"
+
+
 @dataclasses.dataclass(frozen=True)
 class Style:
-    """A named style whose official weights are fetched on first use."""
+    """A named style: official weights fetched on first use, or a student shipped in the package.
+
+    Official styles name a checkpoint (`folder`, `prefix`) in the official
+    repository; shipped ones a `.weights.h5` file (`packaged`) in
+    `anime_tf/styles/`, which needs no network.
+    """
 
     name: str
-    folder: str  # folder of the official repository under checkpoint/
-    prefix: str  # checkpoint prefix inside that folder
+    gflops: float  # one forward pass at 256 x 256
+    folder: str | None = None  # official: folder of the official repository under checkpoint/
+    prefix: str | None = None  # official: checkpoint prefix inside that folder
+    packaged: str | None = None  # shipped: file name in PACKAGED_STYLES_DIR
+    about: str = ""
+
+    @property
+    def shipped(self) -> bool:
+        return self.packaged is not None
 
     @property
     def files(self) -> tuple[str, ...]:
-        return (f"{self.prefix}.index", f"{self.prefix}.data-00000-of-00001")
+        """The official checkpoint's two files (none for a shipped style)."""
+        return () if self.shipped else (f"{self.prefix}.index", f"{self.prefix}.data-00000-of-00001")
+
+    @property
+    def packaged_path(self) -> Path:
+        return PACKAGED_STYLES_DIR / self.packaged
+
+    def origin(self) -> str:
+        """Where this style's weights come from, in words."""
+        if self.shipped:
+            return f"in the package ({self.packaged}); {self.about}"
+        return f"official checkpoint {self.folder}/{self.prefix}, fetched on first use into the cache"
 
 
+DISTILLED = "distilled from the official Hayao weights, under their terms"
 STYLES = {
-    "hayao": Style("hayao", "generator_Hayao_weight", "Hayao-64.ckpt"),
-    "paprika": Style("paprika", "generator_Paprika_weight", "Paprika-54.ckpt"),
-    "shinkai": Style("shinkai", "generator_Shinkai_weight", "Shinkai-53.ckpt"),
+    "hayao": Style("hayao", TEACHER_GFLOPS_256, "generator_Hayao_weight", "Hayao-64.ckpt"),
+    "paprika": Style("paprika", TEACHER_GFLOPS_256, "generator_Paprika_weight", "Paprika-54.ckpt"),
+    "shinkai": Style("shinkai", TEACHER_GFLOPS_256, "generator_Shinkai_weight", "Shinkai-53.ckpt"),
+    "hayao-lite": Style("hayao-lite", 11.40, packaged="hayao-lite.weights.h5",
+                        about=f"width 0.45, 3 blocks, {DISTILLED}"),
 }
 
 

@@ -171,22 +171,20 @@ def _concat(*parts):
 
 
 def distill_dataset(pairs, size, batch_size, seed=0, start_step=0):
-    """Batches of (photo view, teacher output) in [-1, 1] from `pairs` of size x size PNGs, from `start_step`.
+    """Batches of (photo view, teacher output[, context]) in [-1, 1] from `pairs` of size x size PNGs, from `start_step`.
 
     Pairs are used as they are: a crop or mirror made here would no longer be
     what the teacher saw (`anime_tf.train.teacher` renders the views). As
     `image_stream`, element k is a pure function of (seed, k), so a resumed
     run sees the batches it would have seen.
     """
-    photos = tf.constant([str(photo) for photo, _ in pairs])
-    targets = tf.constant([str(target) for _, target in pairs])
+    columns = [tf.constant([str(paths[i]) for paths in pairs]) for i in range(len(pairs[0]))]
     count = tf.constant(len(pairs), tf.int64)
 
     def element(k):
         order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, k // count])
         index = order[k % count]
-        return tuple(tf.ensure_shape(decode(paths[index]), [size, size, 3]) * 2.0 - 1.0
-                     for paths in (photos, targets))
+        return tuple(tf.ensure_shape(decode(paths[index]), [size, size, 3]) * 2.0 - 1.0 for paths in columns)
 
     return (tf.data.Dataset.range(start_step * batch_size, tf.int64.max)
             .map(element, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -97,3 +97,34 @@ def stylization_strength(photo, stylized, faces):
         if x1 > x0 and y1 > y0:
             diffs.append(np.abs(stylized[y0:y1, x0:x1] - photo[y0:y1, x0:x1]).reshape(-1))
     return float(np.concatenate(diffs).mean()) if diffs else float("nan")
+
+
+def srgb_to_lab(rgb):
+    """uint8 (or 0-255 float) sRGB, HxWx3, to CIELAB (D65): L in 0-100, a and b about -128..127."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124564, 0.2126729, 0.0193339],
+                             [0.3575761, 0.7151522, 0.1191920],
+                             [0.1804375, 0.0721750, 0.9503041]])
+    xyz /= np.array([0.95047, 1.0, 1.08883])  # the D65 white point
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def block_color_shift(reference, image, block=64, percentile=95):
+    """The `percentile` of the CIELAB distance (delta E 1976) between the two images' block means.
+
+    Mean colour per `block` x `block` square (whole blocks only): a tint over a
+    wall or a sky shows here even where PSNR, dominated by edges, barely moves.
+    """
+    a, b = srgb_to_lab(reference), srgb_to_lab(image)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in size: {a.shape} and {b.shape}")
+    rows, cols = a.shape[0] // block, a.shape[1] // block
+    if not rows or not cols:
+        raise ValueError(f"images of {a.shape[1]}x{a.shape[0]} hold no {block}-pixel block")
+
+    def means(lab):
+        return lab[:rows * block, :cols * block].reshape(rows, block, cols, block, 3).mean(axis=(1, 3))
+
+    return float(np.percentile(np.linalg.norm(means(a) - means(b), axis=-1), percentile))

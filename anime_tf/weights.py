@@ -21,7 +21,7 @@ GENERATOR_WEIGHTS_FILE = "generator.weights.h5"  # what a training run directory
 ARCHITECTURE_ATTRIBUTE = "anime_tf_generator"  # JSON {"width": W, "blocks": B} on the .h5 root
 
 __all__ = ["WeightsError", "WeightsNotFound", "build_generator", "load_generator", "save_generator", "save_weights",
-           "load_discriminator",
+           "load_discriminator", "packaged_weights",
            "style_checkpoint", "weights_identity", "read_architecture", "PARAMETER_COUNT",
            "GENERATOR_WEIGHTS_FILE"]
 
@@ -43,8 +43,11 @@ def build_generator(architecture=None, export_format=None):
 
 def weights_identity(weights, cache=None) -> str:
     """sha256 over the bytes of the files behind `weights` (a style name, a file or a folder)."""
-    if str(weights).lower() in config.STYLES:
-        prefix = style_checkpoint(str(weights).lower(), cache)
+    style = config.STYLES.get(str(weights).lower())
+    if style is not None and style.shipped:
+        files = [packaged_weights(style.name)]
+    elif style is not None:
+        prefix = style_checkpoint(style.name, cache)
         files = sorted(prefix.parent.glob(prefix.name + ".*"))
     else:
         path = Path(weights).expanduser()
@@ -55,12 +58,30 @@ def weights_identity(weights, cache=None) -> str:
 
 # --- named styles ---------------------------------------------------------------------------
 
-def style_checkpoint(name, cache=None):
-    """The local checkpoint prefix of a named style, fetched on first use."""
-    base_url = config.weights_url()
+def _style(name):
     style = config.STYLES.get(name.lower())
     if style is None:
         raise WeightsError(f"unknown style {name!r}; choose one of {', '.join(config.STYLES)}")
+    return style
+
+
+def packaged_weights(name):
+    """The `.weights.h5` file of a style shipped in the package (no network needed)."""
+    style = _style(name)
+    if not style.shipped:
+        raise WeightsError(f"style {name!r} is not shipped in the package; it is fetched on first use")
+    if not style.packaged_path.is_file():
+        raise WeightsNotFound(f"style {name!r}: {style.packaged_path} is missing from this install; "
+                              "reinstall anime-tf")
+    return style.packaged_path
+
+
+def style_checkpoint(name, cache=None):
+    """The local checkpoint prefix of an official named style, fetched on first use."""
+    base_url = config.weights_url()
+    style = _style(name)
+    if style.shipped:
+        raise WeightsError(f"style {name!r} is shipped in the package, not an official checkpoint")
     folder = Path(cache or config.cache_dir()) / "styles" / style.folder
     try:
         for file in style.files:
@@ -81,12 +102,15 @@ def style_checkpoint(name, cache=None):
 def load_generator(source, cache=None):
     """A Generator with weights from any source the project knows.
 
-    `source`: a style name (hayao, paprika, shinkai), a `.weights.h5` file, a
+    `source`: a style name (`config.STYLES`: official or shipped), a `.weights.h5` file, a
     `.keras` model, an AnimeGANv2 `.tflite`, an official TF1 checkpoint (folder
     or prefix), or a training run folder holding `generator.weights.h5`.
     """
     source = str(source)
-    if source.lower() in config.STYLES:
+    style = config.STYLES.get(source.lower())
+    if style is not None and style.shipped:
+        return _checked(_load_keras_weights, packaged_weights(source))
+    if style is not None:
         prefix = style_checkpoint(source, cache)
         return assign_official(build_generator(), read_checkpoint(prefix), str(prefix))
     path = Path(source).expanduser()

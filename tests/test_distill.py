@@ -125,6 +125,50 @@ def test_the_teacher_renders_each_view_itself_once(photos, random_weights, tmp_p
         teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path, crop=80)
 
 
+def test_context_views_are_rendered_with_the_moments_of_the_place_at_twice_the_scale(photos, random_weights,
+                                                                                    tmp_path):
+    from anime_tf.inference import Stylizer
+
+    files = data.list_images(photos)[:1]
+    pairs = teacher_cache.teacher_pairs(files, random_weights, 64, tmp_path, crop=48, context=True)
+    assert len(pairs) == len(teacher_cache.DISTILL_SCALES) * 4 and all(len(p) == 3 for p in pairs)
+    assert pairs[0][0].parent.name.endswith("-context")  # never mixed with a cache of plain views
+    teacher = Stylizer(random_weights, keep_brightness=False)
+    with_context = 0
+    for index, (photo, target, context) in enumerate(pairs):
+        view, target, picture = (np.asarray(Image.open(p)).astype(int) for p in (photo, target, context))
+        scale_index, view_index = divmod(index, 4)
+        own = teacher.stylize_array(view.astype(np.uint8)).astype(int)
+        if teacher_cache.uses_context(scale_index, view_index):
+            with_context += 1
+            larger = teacher_cache.scaled_photo(files[0], round(teacher_cache.DISTILL_SCALES[scale_index] * 64))
+            larger = np.asarray(Image.fromarray(larger).resize(
+                [round(2 * n) for n in larger.shape[1::-1]], Image.Resampling.LANCZOS))
+            assert is_crop_of(picture[:, ::-1] if view_index % 2 else picture, larger)
+            assert np.abs(target - own).mean() > 1  # the context's moments changed the teacher's answer
+            expected = teacher_cache.rendered_with_context(teacher, view.astype(np.uint8), picture.astype(np.uint8))
+            np.testing.assert_array_equal(target, expected)
+        else:
+            np.testing.assert_array_equal(picture, view)
+            assert np.abs(target - own).max() <= 1  # its own moments: what stylize makes of it
+    assert with_context == len(pairs) // 2
+
+
+@pytest.mark.slow
+def test_a_student_trains_on_context_views(photos, random_weights, tmp_path):
+    config = distill_config(photos, tmp_path / "run", random_weights, context_views=True)
+    trainer = Trainer(config)
+    assert trainer.fit() == 6
+    assert any(p.name.endswith(".context.png") for p in (tmp_path / "run" / "teacher_cache").rglob("*.png"))
+    photo, teacher, context = next(iter(data.distill_dataset(
+        teacher_cache.teacher_pairs(data.list_images(photos), random_weights, 64, tmp_path / "run" / "teacher_cache",
+                                    context=True), 64, 8)))
+    student, own = trainer.task.student(photo, (context,)).numpy(), trainer.generator(photo).numpy()
+    for i, differs in enumerate(np.abs((photo - context).numpy()).max(axis=(1, 2, 3)) > 0):
+        # a context changes the student's answer; the view as its own context is its plain output
+        assert np.abs(student[i] - own[i]).max() > 1e-3 if differs else np.allclose(student[i], own[i], atol=1e-4)
+
+
 def test_distill_batches_keep_each_view_with_its_target_unchanged(tmp_path):
     rng = np.random.default_rng(0)
     pairs = []

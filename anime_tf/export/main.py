@@ -165,7 +165,8 @@ def _style_name(weights):
     from anime_tf import config
 
     name = Path(str(weights)).name.lower()
-    return next((style for style in config.STYLES if style in name), "custom")
+    # the longest name first, so that hayao-lite's files are not taken for hayao's
+    return next((style for style in sorted(config.STYLES, key=len, reverse=True) if style in name), "custom")
 
 
 def _write_json(path, data, overwrite):

@@ -18,7 +18,7 @@ def add_commands(commands):
 
 def _add_style_flags(parser):
     parser.add_argument("--style", action="append", default=[], metavar="NAME",
-                        help="offer an official style by name, fetched on first use (repeatable; "
+                        help="offer a style by name, as `anime-tf styles` lists them (repeatable; "
                         "default: hayao when no --weights is given)")
     parser.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
                         help="offer a style from weights (any kind `anime-tf stylize --weights` takes; "

@@ -127,6 +127,10 @@ class TrainConfig:
                                  "--tv_weight the teacher's style terms (all 0 by default: pixels only).")
     pyramid_weight: float = option(0.0, "Distil: weight of each Laplacian band's relative error against the "
                                    "teacher, which holds its line art where pixel L1 lets it soften.")
+    context_views: bool = option(False, "Distil: every other view is rendered, by teacher and student, with "
+                                 "the layer-norm moments of the same place at twice the scale, so the "
+                                 "student answers to a picture's statistics as the teacher does (the "
+                                 "colours of large photos).")
     distill_lr: float = option(5e-4, "Distil: learning rate, decayed (cosine) to 5% over the run.")
     student_init: str = option("slice", "Distil: start the student as a slice of the teacher (its most "
                                "important channels and first blocks) or from random weights.",

@@ -83,7 +83,8 @@ class DistillTask:
         """(the (photo view, teacher output) batches from step `start`, a fixed batch of samples)."""
         c = self.config
         cache = c.teacher_cache or Path(c.model_dir) / "teacher_cache"
-        pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache, c.image_size)
+        pairs = teacher_pairs(photos, c.teacher, c.teacher_size or c.image_size, cache, c.image_size,
+                              context=c.context_views)
         if not pairs:
             raise data.DataError(f"no photo in {c.photo_dir} could be rendered by the teacher")
         dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start)
@@ -91,8 +92,13 @@ class DistillTask:
         return dataset, samples
 
     def sample_grid(self, samples):
-        photo, teacher = samples
-        return "photo | teacher | student", sample_grid([photo, teacher, self.generator(photo, training=False)])
+        photo, teacher, *context = samples
+        return "photo | teacher | student", sample_grid([photo, teacher, self.student(photo, context)])
+
+    def student(self, photo, context=(), training=False):
+        """The student's output; with a context batch, every layer norm uses the context's moments."""
+        moments = self.generator.norm_moments(context[0]) if context else None
+        return self.generator(photo, norm_moments=moments, training=training)
 
     def distill_terms(self, teacher, student, teacher_features=None, mean=None):
         """The loss terms {name: (weight, value)} of a student's output against the teacher's.
@@ -116,10 +122,10 @@ class DistillTask:
             terms["tv"] = (c.tv_weight, mean(losses.total_variation_loss(student)))
         return terms
 
-    def _distill_replica_step(self, photo, teacher):
+    def _distill_replica_step(self, photo, teacher, *context):
         teacher_features = self.vgg(teacher) if self.vgg is not None else None
         with tf.GradientTape() as tape:
-            student = tf.cast(self.generator(photo, training=True), tf.float32)
+            student = tf.cast(self.student(photo, context, training=True), tf.float32)
             terms = self.distill_terms(teacher, student, teacher_features)
             loss = weighted_total(terms)
         apply_gradients(self.optimizer, tape, loss, self.generator.trainable_variables)

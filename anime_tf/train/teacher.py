@@ -16,8 +16,17 @@ other one mirrored. The teacher renders every view through the same code path
 as `anime-tf stylize`, running once per view for the life of the cache
 instead of on every step.
 
+With `context`, every other view is rendered, by the teacher here and by the
+student in training, with the layer-norm moments of a context picture
+instead of its own: the same place of the photo at `CONTEXT_SCALE` times the
+view's scale, as smooth as a large photo is at the pixel level. A student
+trained on its own moments alone answers to a picture's statistics about
+half as much as the teacher, which turns large flat walls and skies greener
+on big photos (docs/notes/2026-11-distillation.md); these views teach it
+that answer. The other views' context is the view itself (its own moments).
+
 The cache folder is named by the teacher's weights (sha256 of its files),
-the scale and the crop size, so another teacher never reuses these outputs,
+the scale, the crop size and whether it holds contexts, so another teacher never reuses these outputs,
 and a killed run keeps what it had written (every file is written atomically).
 """
 from __future__ import annotations
@@ -36,6 +45,7 @@ from anime_tf.imageio import ImageError, load_image, save_image, split_alpha
 from anime_tf.weights import weights_identity
 
 DISTILL_SCALES = (1.0, 1.125, 1.25)
+CONTEXT_SCALE = 2.0
 MANIFEST = "teacher.json"
 
 
@@ -44,15 +54,16 @@ def views_per_scale(size, crop):
     return max(2, round(2 * (size / crop) ** 2))
 
 
-def cache_folder(root, identity, size, crop):
-    """The folder under `root` for a teacher (its weights' sha256), scale and crop size."""
-    return Path(root) / f"{identity[:16]}-{size}-{crop}"
+def cache_folder(root, identity, size, crop, context=False):
+    """The folder under `root` for a teacher (its weights' sha256), scale, crop size and contexts."""
+    return Path(root) / f"{identity[:16]}-{size}-{crop}{'-context' if context else ''}"
 
 
-def pair_paths(folder, photo, scale_index, view_index):
-    """(photo view, teacher output) PNG paths of one view of one photo at one scale."""
+def pair_paths(folder, photo, scale_index, view_index, context=False):
+    """(photo view, teacher output[, context]) PNG paths of one view of one photo at one scale."""
     stem = f"{Path(photo).name}.s{scale_index}.v{view_index}"
-    return folder / f"{stem}.photo.png", folder / f"{stem}.teacher.png"
+    paths = folder / f"{stem}.photo.png", folder / f"{stem}.teacher.png"
+    return (*paths, folder / f"{stem}.context.png") if context else paths
 
 
 def scaled_photo(path, shorter_side):
@@ -64,30 +75,50 @@ def scaled_photo(path, shorter_side):
 
 
 def photo_view(rgb, photo, scale_index, view_index, crop):
-    """The crop x crop view `view_index` of a scaled photo: a fixed place per (photo, scale, view), odd views mirrored."""
+    """(the crop x crop view `view_index` of a scaled photo, its centre (y, x)): a fixed place per
+    (photo, scale, view), odd views mirrored."""
     rng = np.random.default_rng([zlib.crc32(Path(photo).name.encode()), scale_index, view_index])
     y, x = (rng.integers(0, room + 1) for room in (rgb.shape[0] - crop, rgb.shape[1] - crop))
-    view = rgb[y:y + crop, x:x + crop]
+    return _mirrored(rgb[y:y + crop, x:x + crop], view_index), (y + crop / 2, x + crop / 2)
+
+
+def _mirrored(view, view_index):
     return np.ascontiguousarray(view[:, ::-1] if view_index % 2 else view)
 
 
-def teacher_pairs(photos, teacher, size, root, crop=None):
-    """[(photo view PNG, teacher output PNG)] for every photo, scale and view, rendering what is missing.
+def context_view(rgb, centre, crop, view_index):
+    """The crop x crop picture around `centre` (y, x) of the scaled photo `rgb` at CONTEXT_SCALE, mirrored as the view."""
+    height, width = (round(CONTEXT_SCALE * n) for n in rgb.shape[:2])
+    larger = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+    y, x = (int(np.clip(round(CONTEXT_SCALE * c - crop / 2), 0, room))
+            for c, room in zip(centre, (height - crop, width - crop)))
+    return _mirrored(larger[y:y + crop, x:x + crop], view_index)
 
-    Views are `crop` pixels square (default `size`). Photos that cannot be
-    read are skipped with a message.
+
+def uses_context(scale_index, view_index):
+    """Every other view (alternating with the scale) is rendered with a context's moments."""
+    return (scale_index + view_index) % 2 == 1
+
+
+def teacher_pairs(photos, teacher, size, root, crop=None, context=False):
+    """[(photo view PNG, teacher output PNG[, context PNG])] for every photo, scale and view, rendering what is missing.
+
+    Views are `crop` pixels square (default `size`). With `context`, each
+    pair has a third picture whose layer-norm moments the view is rendered
+    with (the view itself where `uses_context` says no). Photos that cannot
+    be read are skipped with a message.
     """
     crop = crop or size
     if crop > size:
         raise ConfigError(f"the crop ({crop}) must fit in the scaled photo's shorter side ({size})")
     identity = weights_identity(teacher)
-    folder = cache_folder(root, identity, size, crop)
+    folder = cache_folder(root, identity, size, crop, context)
     folder.mkdir(parents=True, exist_ok=True)
     views = views_per_scale(size, crop)
-    _write_manifest(folder, teacher, identity, size, crop, views)
+    _write_manifest(folder, teacher, identity, size, crop, views, context)
     jobs = [(photo, k) for photo in photos for k in range(len(DISTILL_SCALES))]
     missing = [(photo, k) for photo, k in jobs
-               if not all(p.exists() for v in range(views) for p in pair_paths(folder, photo, k, v))]
+               if not all(p.exists() for v in range(views) for p in pair_paths(folder, photo, k, v, context))]
     skipped = set()
     if missing:
         from anime_tf.inference import Stylizer
@@ -95,27 +126,42 @@ def teacher_pairs(photos, teacher, size, root, crop=None):
         stylizer = Stylizer(teacher, keep_brightness=False)  # the model's own output is what is learnt
         for photo, k in tqdm(missing, desc="teacher outputs", unit="scale", file=sys.stderr):
             try:
-                _render_views(stylizer, photo, k, size, crop, views, folder)
+                _render_views(stylizer, photo, k, size, crop, views, folder, context)
             except ImageError as err:
                 skipped.add(photo)
                 tqdm.write(f"train.py: skipping {photo}: {err}", file=sys.stderr)
-    return [pair_paths(folder, photo, k, v) for photo, k in jobs if photo not in skipped for v in range(views)]
+    return [pair_paths(folder, photo, k, v, context) for photo, k in jobs if photo not in skipped
+            for v in range(views)]
 
 
-def _render_views(stylizer, photo, scale_index, size, crop, views, folder):
+def _render_views(stylizer, photo, scale_index, size, crop, views, folder, context):
     rgb = scaled_photo(photo, round(DISTILL_SCALES[scale_index] * size))
     for v in range(views):
-        photo_png, teacher_png = pair_paths(folder, photo, scale_index, v)
-        view = photo_view(rgb, photo, scale_index, v, crop)
-        output = stylizer.stylize_array(view)
-        for array, path in ((view, photo_png), (output, teacher_png)):
+        paths = pair_paths(folder, photo, scale_index, v, context)
+        view, centre = photo_view(rgb, photo, scale_index, v, crop)
+        if context:
+            picture = context_view(rgb, centre, crop, v) if uses_context(scale_index, v) else view
+            output = rendered_with_context(stylizer, view, picture)
+            arrays = view, output, picture
+        else:
+            arrays = view, stylizer.stylize_array(view)
+        for array, path in zip(arrays, paths):
             save_image(Image.fromarray(array), path, overwrite=True)  # atomic: a killed run leaves no half file
 
 
-def _write_manifest(folder, teacher, identity, size, crop, views):
+def rendered_with_context(stylizer, view, picture):
+    """The stylizer's output for `view` with every layer norm using the moments of `picture`."""
+    from anime_tf.imageio import from_model_range, to_model_range
+
+    moments = stylizer.norm_moments(to_model_range(picture))
+    return from_model_range(stylizer.run_tiled(to_model_range(view), moments=moments))
+
+
+def _write_manifest(folder, teacher, identity, size, crop, views, context):
     """Say what the folder holds, for a person looking at it (the name is what is checked)."""
     path = folder / MANIFEST
     if not path.exists():
         text = json.dumps({"teacher": str(teacher), "sha256": identity, "shorter_side": size,
-                           "scales": DISTILL_SCALES, "crop_size": crop, "views_per_scale": views}, indent=2)
+                           "scales": DISTILL_SCALES, "crop_size": crop, "views_per_scale": views,
+                           "context_scale": CONTEXT_SCALE if context else None}, indent=2)
         path.write_text(text + "\n")

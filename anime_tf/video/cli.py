@@ -23,8 +23,7 @@ def add_command(commands):
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the MP4 to write")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="any weights `anime-tf stylize --weights` takes")
-    source.add_argument("--style", choices=sorted(config.STYLES),
-                        help="official weights by name, fetched on first use (default: hayao)")
+    source.add_argument("--style", choices=sorted(config.STYLES), help=batch.STYLE_HELP)
     p.add_argument("--max-side", type=batch.positive_int, metavar="N",
                    help="scale frames down so the longer side is at most N pixels (needed above 4096)")
     add_encoding_arguments(p, "remove flicker: layer-norm statistics carried across frames (restarted at "
