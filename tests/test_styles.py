@@ -34,6 +34,8 @@ def test_a_shipped_style_loads_offline_as_the_architecture_and_cost_it_claims(na
     style = config.STYLES[name]
     assert f"width {generator.width:g}, {generator.blocks} blocks" in style.about
     assert forward_flops(generator, 256) / 1e9 == pytest.approx(style.gflops, rel=0.01)
+    teacher = weights.build_generator()
+    assert forward_flops(teacher, 256) / 1e9 == pytest.approx(config.TEACHER_GFLOPS_256, rel=0.01)
     assert style.gflops < config.TEACHER_GFLOPS_256 / 2
     assert weights.weights_identity(name) == weights.weights_identity(weights.packaged_weights(name))
 

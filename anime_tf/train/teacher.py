@@ -86,10 +86,10 @@ def _mirrored(view, view_index):
     return np.ascontiguousarray(view[:, ::-1] if view_index % 2 else view)
 
 
-def context_view(rgb, centre, crop, view_index):
-    """The crop x crop picture around `centre` (y, x) of the scaled photo `rgb` at CONTEXT_SCALE, mirrored as the view."""
-    height, width = (round(CONTEXT_SCALE * n) for n in rgb.shape[:2])
-    larger = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+def context_view(larger, centre, crop, view_index):
+    """The crop x crop picture around `centre` (y, x of the view) of `larger`, the scaled photo at
+    CONTEXT_SCALE, mirrored as the view."""
+    height, width = larger.shape[:2]
     y, x = (int(np.clip(round(CONTEXT_SCALE * c - crop / 2), 0, room))
             for c, room in zip(centre, (height - crop, width - crop)))
     return _mirrored(larger[y:y + crop, x:x + crop], view_index)
@@ -136,11 +136,14 @@ def teacher_pairs(photos, teacher, size, root, crop=None, context=False):
 
 def _render_views(stylizer, photo, scale_index, size, crop, views, folder, context):
     rgb = scaled_photo(photo, round(DISTILL_SCALES[scale_index] * size))
+    if context:  # the photo at CONTEXT_SCALE, made once for all its views
+        larger = np.asarray(Image.fromarray(rgb).resize(
+            [round(CONTEXT_SCALE * n) for n in rgb.shape[1::-1]], Image.Resampling.LANCZOS))
     for v in range(views):
         paths = pair_paths(folder, photo, scale_index, v, context)
         view, centre = photo_view(rgb, photo, scale_index, v, crop)
         if context:
-            picture = context_view(rgb, centre, crop, v) if uses_context(scale_index, v) else view
+            picture = context_view(larger, centre, crop, v) if uses_context(scale_index, v) else view
             output = rendered_with_context(stylizer, view, picture)
             arrays = view, output, picture
         else:
