@@ -74,6 +74,14 @@ class Stylizer:
         self._tile = tf.function(lambda x, moments: self.generator(x, norm_moments=moments),
                                  reduce_retracing=True)
 
+    def warm_up(self):
+        """Trace the whole-image graphs now on a small image, so the first real photo does not pay for
+        it (tracing holds Python's lock for seconds: a server would stop answering meanwhile)."""
+        x = tf.zeros([1, config.MIN_SIDE, config.MIN_SIDE, 3])
+        self.run_whole(x)
+        self.norm_moments(x)
+        return self
+
     def stylize(self, image):
         """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
         return stylize_image(image, self.stylize_array, self.max_side)

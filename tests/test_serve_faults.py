@@ -1,7 +1,6 @@
 """The web app under stress: a SIGKILLed server, many clients at once, and workers through Redis."""
 import concurrent.futures
 import io
-import statistics
 import sys
 import threading
 import time
@@ -47,14 +46,16 @@ def test_a_killed_server_finishes_every_job_after_a_restart(random_weights, tmp_
 
 def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, tmp_path):
     server = Server(tmp_path / "data", tmp_path / "server.log", "--weights", f"test={random_weights}")
-    latencies, stop = [], threading.Event()
+    latencies, seen, stop = [], {}, threading.Event()
 
-    def watch_health():
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+    def watch(big_id):
+        """Health's answer times, and when the big photo was first seen running and done."""
+        with httpx.Client(base_url=server.url, timeout=120) as client:
             while not stop.is_set():
                 started = time.perf_counter()
                 assert client.get("/api/health").status_code == 200
                 latencies.append(time.perf_counter() - started)
+                seen.setdefault(client.get(f"/api/jobs/{big_id}").json()["state"], time.perf_counter())
                 time.sleep(0.05)
 
     def client_uploads(index):
@@ -66,21 +67,25 @@ def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, t
             return [job["id"] for job in response.json()["jobs"]]
 
     try:
-        rss_before = rss_bytes(server.proc.pid)
-        watcher = threading.Thread(target=watch_health)
+        big = server.submit([("big.png", photo_bytes(7, (800, 600)))]).json()["jobs"][0]["id"]
+        watcher = threading.Thread(target=watch, args=(big,))
         watcher.start()
+        server.wait(big)
+        rss_before = rss_bytes(server.proc.pid)  # after the big photo: its memory is the allocator's now
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
             ids = [i for batch in pool.map(client_uploads, range(10)) for i in batch]
-        jobs = wait_all(server, ids)
+        jobs = wait_all(server, [big, *ids])
         stop.set()
         watcher.join()
         assert len(ids) == len(set(ids)) == 50
-        assert [job["state"] for job in jobs.values()].count("done") == 50
-        assert server.client.get("/api/health").json()["done"] == 50, "a job was duplicated or lost"
+        assert [job["state"] for job in jobs.values()].count("done") == 51
+        assert server.client.get("/api/health").json()["done"] == 51, "a job was duplicated or lost"
         growth = rss_bytes(server.proc.pid) - rss_before
         assert growth < 1.5e9, f"the server grew by {growth / 1e6:.0f} MB for 50 small photos"
-        # Responsiveness, not speed: a model run on the event loop would stall these for seconds.
-        assert max(latencies) < 1.0 and statistics.median(latencies) < 0.2, sorted(latencies)[-5:]
+        # Responsiveness, measured against this machine's own model run: were the big photo run on
+        # the event loop, a health check sent while it ran would wait about that long.
+        big_run = seen["done"] - seen.get("running", seen["done"])
+        assert max(latencies) < max(0.25, big_run / 2), (big_run, sorted(latencies)[-5:])
         assert server.interrupt() == 0, "Ctrl-C must stop the server cleanly"
         assert "Traceback" not in server.output(), server.output()
     finally:

@@ -36,7 +36,7 @@ class Models:
             if name not in self._stylizers:
                 from anime_tf.inference import Stylizer
 
-                self._stylizers[name] = Stylizer(self.settings.style(name).weights)
+                self._stylizers[name] = Stylizer(self.settings.style(name).weights).warm_up()
             return self._stylizers[name]
 
     def load_all(self):
