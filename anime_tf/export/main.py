@@ -5,8 +5,10 @@
     anime-tf export --weights hayao.weights.h5 --format onnx --quantize int8 --size dynamic \\
         --calibration_dir photos/ --output hayao_int8.onnx
 
-Writes OUTPUT (the model), OUTPUT.json (metadata: style, input range, size,
-quantization, source weights, version) and OUTPUT.report.json (file size,
+Writes OUTPUT (the model; a .tflite also carries the signature `stylize`,
+`image` to `stylized`, and TFLite metadata: `export.tflite_metadata`),
+OUTPUT.json (metadata: style, input range, size, quantization, source
+weights, version, signature) and OUTPUT.report.json (file size,
 PSNR/SSIM against the float Keras model per image, latency in the runtime
 that will run it: LiteRT or ONNX Runtime), all atomically; nothing is written
 when an argument is wrong.
@@ -89,7 +91,7 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     else:  # the calibration photos, already read (not held out: say so with --eval_dir)
         eval_photos = calibration_photos or (read_photos(calibration_dir) if calibration_dir else {})
 
-    seconds = {}
+    seconds, label = {}, quantize + ("-strict" if int8_strict else "")
     with _stage("load weights", seconds):
         generator = load_generator(weights)
     with _stage(f"convert to {fmt} {quantize}" + (f", calibrated on {len(samples)} samples" if samples else ""),
@@ -99,14 +101,22 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
 
             model = onnx.convert(generator, quantize, shape, samples)
         else:
+            from anime_tf.export import tflite_metadata
+
             model = tflite.convert(generator, quantize, shape, samples, int8_io, int8_strict)
+            model = tflite_metadata.for_apps(model, style=_style_name(weights), quantization=label,
+                                             version=__version__)
     metadata = {
         "format": "anime-tf generator", "file_format": fmt, "version": __version__, "source_weights": str(weights),
-        "style": _style_name(weights), "quantization": quantize + ("-strict" if int8_strict else ""),
+        "style": _style_name(weights), "quantization": label,
         "input_size": list(shape) if shape else None, "input_layout": "NHWC RGB",
         "input_range": [-1.0, 1.0], "output_range": [-1.0, 1.0],
         "io_dtype": "int8" if int8_io else "float32", "generator": generator.architecture,
     }
+    if fmt == "tflite":
+        from anime_tf.export.tflite_metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
+
+        metadata["signature"] = {"key": SIGNATURE_KEY, "input": INPUT_NAME, "output": OUTPUT_NAME}
     with atomic_path(output, overwrite=overwrite) as tmp:
         tmp.write_bytes(model)
     _write_json(sidecars[0], metadata, overwrite)
