@@ -163,3 +163,7 @@ def test_the_wheel_carries_the_shipped_weights(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for name in SHIPPED:
         assert f"anime_tf/styles/{config.STYLES[name].packaged}" in names
+    from anime_tf.export import web  # the in-browser site works offline from the wheel alone
+
+    for name in [*web.PAGE_FILES, "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.wasm", "ort/LICENSE"]:
+        assert f"anime_tf/web/{name}" in names, name

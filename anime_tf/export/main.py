@@ -27,7 +27,7 @@ from absl import flags
 from anime_tf.config import QUANTIZATIONS
 from anime_tf.errors import AnimeTFError
 
-FORMATS = ("tflite", "onnx")
+FORMATS = ("tflite", "onnx", "web")
 CALIBRATION_SIZE = (256, 256)  # INT8 calibration samples of a dynamic-size ONNX export
 
 
@@ -36,8 +36,9 @@ def define_flags(fv):
     on = {"flag_values": fv}
     flags.DEFINE_string("weights", None, "Generator weights: .weights.h5, .keras, AnimeGANv2 .tflite, "
                         "official TF1 checkpoint folder, training run folder, or a style name.", **on)
-    flags.DEFINE_enum("format", None, FORMATS, "tflite (LiteRT) or onnx (ONNX Runtime); default: "
-                      "from the --output name (.tflite or .onnx).", **on)
+    flags.DEFINE_enum("format", None, FORMATS, "tflite (LiteRT), onnx (ONNX Runtime), or web (a static "
+                      "site, OUTPUT a folder, that stylizes in the browser with onnxruntime-web; "
+                      "always any size); default: from the --output name (.tflite or .onnx).", **on)
     flags.DEFINE_enum("quantize", "float32", QUANTIZATIONS,
                       "float32; float16 (half-size weights); dynamic (TFLite: int8 weights, float "
                       "compute); int8 (TFLite full-integer, ONNX static QDQ; needs --calibration_dir).", **on)
@@ -50,7 +51,7 @@ def define_flags(fv):
     flags.DEFINE_bool("int8_strict", False, "TFLite int8: every op in int8, for NPUs without float ops "
                       "(default keeps tiny float islands for the layer-norm statistics, the last "
                       "conv block and the output conv, for fidelity).", **on)
-    flags.DEFINE_string("output", None, "The .tflite or .onnx file to write.", **on)
+    flags.DEFINE_string("output", None, "The .tflite or .onnx file to write (a folder for --format web).", **on)
     flags.DEFINE_bool("overwrite", False, "Replace existing output files.", **on)
     flags.DEFINE_string("eval_dir", None, "Photos for the fidelity report (default: the calibration "
                         "photos; give held-out photos for an honest figure).", **on)
@@ -63,6 +64,25 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
            calibration_samples=40, int8_io=False, int8_strict=False, overwrite=False,
            eval_dir=None, threads=None, latency_runs=10, fmt=None):
     """Export and report; returns the report dict. Raises with a clear message on bad input."""
+    options = dict(quantize=quantize, size=size, calibration_dir=calibration_dir,
+                   calibration_samples=calibration_samples, int8_io=int8_io, int8_strict=int8_strict,
+                   eval_dir=eval_dir, threads=threads, latency_runs=latency_runs)
+    if fmt != "web":
+        return _export_model(weights, output, fmt=fmt, overwrite=overwrite, **options)
+    from anime_tf.export import web
+
+    check_format(Path(output), fmt)
+    with web.site_folder(output, overwrite) as folder:
+        report = _export_model(weights, folder / web.MODEL_FILE, fmt="onnx", **options | {"size": "dynamic"})
+        report["site"] = web.write_page(folder, report)
+        report["model"] = str(Path(output) / web.MODEL_FILE)
+        _write_json(folder / f"{web.MODEL_FILE}.report.json", report, overwrite=True)
+    return report
+
+
+def _export_model(weights, output, quantize="float32", size="256", calibration_dir=None,
+                  calibration_samples=40, int8_io=False, int8_strict=False, overwrite=False,
+                  eval_dir=None, threads=None, latency_runs=10, fmt=None):
     from anime_tf import __version__
     from anime_tf.export import calibration, tflite
     from anime_tf.export.report import build_report
@@ -134,6 +154,10 @@ def check_format(output, fmt=None):
     from anime_tf.export.tflite import ExportError
 
     suffix = output.suffix.lower().lstrip(".")
+    if fmt == "web":
+        if suffix in FORMATS:
+            raise ExportError(f"{output}: --format web writes a folder; give a folder name, not a .{suffix} file")
+        return fmt
     if suffix not in FORMATS:
         raise ExportError(f"{output}: the output name must end in .tflite or .onnx")
     if fmt and fmt != suffix:

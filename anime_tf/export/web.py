@@ -1,0 +1,73 @@
+"""`anime-tf export --format web`: a static site that stylizes photos in the browser, uploading nothing.
+
+The folder holds the page (`anime_tf/web/`: the same look as `anime-tf
+serve`, whose stylesheet it copies), a dynamic-size ONNX export of the
+generator (`model.onnx`, with the usual sidecar and report), `site.json`
+(what the page needs to know), and onnxruntime-web's WASM build
+(`anime_tf/web/ort/`, vendored from npm with its licence). Any static host
+serves it; threads need the COOP/COEP headers (docs/web.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from anime_tf.files import OutputExistsError
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+SERVE_STATIC = Path(__file__).resolve().parents[1] / "serve" / "static"
+PAGE_FILES = ("index.html", "app.js", "stylize.js", "zip.js")
+SHARED_FILES = ("app.css", "favicon.svg")  # from anime-tf serve's page: one look
+MODEL_FILE = "model.onnx"
+DEFAULT_SIDE = 1024  # the page's default output size (longer side)
+MAX_WHOLE_PIXELS = 1024 * 1024  # larger images go through tiles (WASM memory is 4 GB at most)
+TILE_SIZE, TILE_OVERLAP = 512, 32
+
+
+@contextlib.contextmanager
+def site_folder(output, overwrite=False):
+    """A temporary folder beside `output` to write the site into; renamed to `output` on success.
+
+    Nothing is left behind on failure, and an existing site is replaced only with `overwrite`.
+    """
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; a web server may run as another user
+    try:
+        yield work
+        if output.exists():
+            old = output.with_name(f".{output.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            output.rename(old)
+            work.rename(output)
+            shutil.rmtree(old)
+        else:
+            work.rename(output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_page(folder, metadata):
+    """Copy the page, its shared style and the runtime into `folder`, and write site.json."""
+    folder = Path(folder)
+    for name in PAGE_FILES:
+        shutil.copy2(WEB_DIR / name, folder / name)
+    for name in SHARED_FILES:
+        shutil.copy2(SERVE_STATIC / name, folder / name)
+    shutil.copytree(WEB_DIR / "ort", folder / "ort")
+    site = {"model": MODEL_FILE, "style": metadata["style"], "quantization": metadata["quantization"],
+            "version": metadata["version"], "default_side": DEFAULT_SIDE,
+            "max_whole_pixels": MAX_WHOLE_PIXELS, "tile_size": TILE_SIZE, "tile_overlap": TILE_OVERLAP,
+            "runtime": "onnxruntime-web " + runtime_version()}
+    (folder / "site.json").write_text(json.dumps(site, indent=2) + "\n")
+    return site
+
+
+def runtime_version():
+    return json.loads((WEB_DIR / "ort" / "package.json").read_text())["version"]
