@@ -1,5 +1,5 @@
-"""`anime-tf export --format web`: the static site stylizes photos in Chromium, uploads nothing, and
-gives the edge runner's pixels for the same model."""
+"""`anime-tf export --format web`: the static site stylizes photos in Chromium, uploads nothing, gives
+the edge runner's pixels for the same model, and tiles big photos as `anime-tf stylize` does."""
 import base64
 import http.server
 import io
@@ -32,7 +32,7 @@ def site(tmp_path_factory):
 
 def test_the_site_folder_holds_page_model_runtime_and_licence(site):
     for name in ["index.html", "app.js", "stylize.js", "zip.js", "app.css", "model.onnx", "site.json",
-                 "model.onnx.json", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.wasm", "ort/LICENSE"]:
+                 "model.onnx.json", "measure.onnx", "tile.onnx", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.wasm", "ort/LICENSE"]:
         assert (site / name).is_file(), name
     config = json.loads((site / "site.json").read_text())
     assert config["model"] == "model.onnx" and config["default_side"] >= 1024
@@ -72,15 +72,14 @@ def photo_file(path, seed, size):
     return path
 
 
-def tiled_like_the_page(model_path, rgb):
-    from anime_tf.edge import open_model
-    from anime_tf.imageio import from_model_range, match_brightness, to_model_range
-    from anime_tf.tiling import run_tiled
+def stylize_like_the_cli(site, rgb):
+    """`anime-tf stylize`'s pixels (the Keras model, tiled with whole-photo moments) at the site's tiling."""
+    from anime_tf.inference import Stylizer
 
-    config = json.loads((model_path.parent / "site.json").read_text())
-    model = open_model(model_path, threads=2)
-    y = run_tiled(to_model_range(rgb), lambda tile, _: model(tile), config["tile_size"], config["tile_overlap"])
-    return match_brightness(from_model_range(y), rgb)
+    config = json.loads((site / "site.json").read_text())
+    stylizer = Stylizer("hayao-lite", max_whole_pixels=config["max_whole_pixels"], tile_size=config["tile_size"],
+                        tile_overlap=config["tile_overlap"])
+    return stylizer.stylize_array(rgb)
 
 
 def blob_bytes(page, url):
@@ -94,7 +93,7 @@ def blob_bytes(page, url):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_site_stylizes_in_the_browser_like_the_edge_runner(browser, static_server, site, tmp_path):
+def test_the_site_stylizes_in_the_browser_like_the_edge_runner_and_tiles_like_stylize(browser, static_server, site, tmp_path):
     from playwright.sync_api import expect
 
     photos = [photo_file(tmp_path / "small.png", 1, (300, 200)),
@@ -126,8 +125,8 @@ def test_the_site_stylizes_in_the_browser_like_the_edge_runner(browser, static_s
         assert psnr(got[..., :3], expected) >= 40.0, photo.name
     archive = zipfile.ZipFile(io.BytesIO(blob_bytes(page, page.get_by_test_id("download-all").get_attribute("href"))))
     assert archive.namelist() == ["small.png", "tall.png"] and archive.testzip() is None
-    # Past the whole-image budget, tiles: the same driver as anime_tf/tiling.py (each tile normalised
-    # on its own, as in every exported model).
+    # Past the whole-image budget, tiles as anime-tf stylize makes them: anime_tf/tiling.py's boxes and
+    # blend, every tile normalised with the moments of a scaled-down copy of the whole photo.
     big = photo_file(tmp_path / "big.png", 3, (1100, 1000))
     page.get_by_label("Output size").select_option("")
     page.get_by_test_id("upload-input").set_input_files([str(big)])
@@ -135,7 +134,8 @@ def test_the_site_stylizes_in_the_browser_like_the_edge_runner(browser, static_s
     expect(page.locator("[data-testid=job][data-state=done]")).to_have_count(3, timeout=300_000)
     got = np.asarray(Image.open(io.BytesIO(blob_bytes(page, links.first.get_attribute("href")))))[..., :3]
     assert got.shape == (1000, 1100, 3)
-    assert psnr(got, tiled_like_the_page(site / "model.onnx", np.asarray(Image.open(big)))) >= 40.0
+    print("tiled", psnr(got, stylize_like_the_cli(site, np.asarray(Image.open(big)))))
+    assert psnr(got, stylize_like_the_cli(site, np.asarray(Image.open(big)))) >= 40.0
     assert errors == []
     host = static_server + "/"
     assert all(method == "GET" and (url.startswith(host) or url.startswith("blob:")) for method, url in requests), \

@@ -74,6 +74,10 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
     check_format(Path(output), fmt)
     with web.site_folder(output, overwrite) as folder:
         report = _export_model(weights, folder / web.MODEL_FILE, fmt="onnx", **options | {"size": "dynamic"})
+        with _stage("convert the tile models", report["seconds"], "tile models"):
+            from anime_tf.weights import load_generator
+
+            web.write_tile_models(folder, load_generator(weights), quantize)
         report["site"] = web.write_page(folder, report)
         report["model"] = str(Path(output) / web.MODEL_FILE)
         _write_json(folder / f"{web.MODEL_FILE}.report.json", report, overwrite=True)

@@ -57,6 +57,42 @@ def float_model(generator, size):
     return model
 
 
+MOMENTS_NAME = "moments"
+
+
+def tile_models(generator):
+    """Two float32 ONNX models (any size) that tile as `anime-tf stylize` does.
+
+    `measure` takes `image` to `moments` [K, 2], every layer norm's mean and
+    variance, for a scaled-down copy of a photo. `tile` takes `image` and those
+    `moments` to `stylized`, so that each tile is normalised like the whole
+    photo (`Generator.norm_moments`, `Generator(norm_moments=...)`).
+    """
+    import tf2onnx
+
+    clone = export_generator(generator, "onnx")
+    count = len(clone.zero_moments())
+    image = tf.TensorSpec([1, None, None, 3], tf.float32, name=INPUT_NAME)
+    moments = tf.TensorSpec([count, 2], tf.float32, name=MOMENTS_NAME)
+
+    def measure(image):
+        return tf.stack([tf.reshape(tf.stack([mean, variance]), [2]) for mean, variance in clone.norm_moments(image)])
+
+    def tile(image, moments):
+        given = [(tf.reshape(moments[k, 0], [1, 1, 1, 1]), tf.reshape(moments[k, 1], [1, 1, 1, 1]))
+                 for k in range(count)]
+        return clone(image, norm_moments=given)
+
+    models = {}
+    for name, function, signature, output in (("measure", measure, [image], MOMENTS_NAME),
+                                              ("tile", tile, [image, moments], "stylized")):
+        model, _ = tf2onnx.convert.from_function(tf.function(function), input_signature=signature, opset=OPSET,
+                                                 custom_op_handlers={"EuclideanNorm": (_reduce_l2, [])})
+        model.graph.output[0].name = _rename_output(model, output)
+        models[name] = model
+    return models
+
+
 def _reduce_l2(ctx, node, name, args):
     """tf2onnx handler: TensorFlow's EuclideanNorm as ONNX's Sqrt(ReduceSumSquare).
 

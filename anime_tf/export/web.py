@@ -2,7 +2,8 @@
 
 The folder holds the page (`anime_tf/web/`: the same look as `anime-tf
 serve`, whose stylesheet it copies), a dynamic-size ONNX export of the
-generator (`model.onnx`, with the usual sidecar and report), `site.json`
+generator (`model.onnx`, with the usual sidecar and report), two models that
+tile big photos as `anime-tf stylize` does (`measure.onnx`, `tile.onnx`), `site.json`
 (what the page needs to know), and onnxruntime-web's WASM build
 (`anime_tf/web/ort/`, vendored from npm with its licence). Any static host
 serves it; threads need the COOP/COEP headers (docs/web.md).
@@ -15,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from anime_tf.config import MOMENTS_PIXELS
 from anime_tf.files import OutputExistsError
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -22,6 +24,7 @@ SERVE_STATIC = Path(__file__).resolve().parents[1] / "serve" / "static"
 PAGE_FILES = ("index.html", "app.js", "stylize.js", "zip.js")
 SHARED_FILES = ("app.css", "favicon.svg")  # from anime-tf serve's page: one look
 MODEL_FILE = "model.onnx"
+MEASURE_FILE, TILE_FILE = "measure.onnx", "tile.onnx"  # tiles normalised like the whole photo
 DEFAULT_SIDE = 1024  # the page's default output size (longer side)
 MAX_WHOLE_PIXELS = 1024 * 1024  # larger images go through tiles (WASM memory is 4 GB at most)
 TILE_SIZE, TILE_OVERLAP = 512, 32
@@ -53,6 +56,22 @@ def site_folder(output, overwrite=False):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def write_tile_models(folder, generator, quantize):
+    """measure.onnx and tile.onnx (`export.onnx.tile_models`), with half-size weights unless float32.
+
+    They stay float for an INT8 site too: they run on big photos only, where
+    the whole-photo moments matter more than the last bit of speed.
+    """
+    import onnx
+
+    from anime_tf.export.onnx import half_size_weights, tile_models
+
+    for name, model in tile_models(generator).items():
+        if quantize != "float32":
+            model = half_size_weights(model)
+        onnx.save(model, Path(folder) / {"measure": MEASURE_FILE, "tile": TILE_FILE}[name])
+
+
 def write_page(folder, metadata):
     """Copy the page, its shared style and the runtime into `folder`, and write site.json."""
     folder = Path(folder)
@@ -64,6 +83,7 @@ def write_page(folder, metadata):
     site = {"model": MODEL_FILE, "style": metadata["style"], "quantization": metadata["quantization"],
             "version": metadata["version"], "default_side": DEFAULT_SIDE,
             "max_whole_pixels": MAX_WHOLE_PIXELS, "tile_size": TILE_SIZE, "tile_overlap": TILE_OVERLAP,
+            "measure": MEASURE_FILE, "tile": TILE_FILE, "moments_pixels": min(MAX_WHOLE_PIXELS, MOMENTS_PIXELS),
             "runtime": "onnxruntime-web " + runtime_version()}
     (folder / "site.json").write_text(json.dumps(site, indent=2) + "\n")
     return site

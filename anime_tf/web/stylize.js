@@ -1,6 +1,7 @@
 // Photo to anime in the browser with onnxruntime-web (WASM): the same maths as anime-tf-edge.
-// Pixels to [-1, 1], the model, back with floor(v + 0.5), brightness kept by the mean-luma ratio;
-// images above the whole-image budget go through anime_tf/tiling.py's tiles and feathered blend.
+// Pixels to [-1, 1], the model, back with floor(v + 0.5), brightness kept by the mean-luma ratio.
+// Images above the whole-image budget go through anime_tf/tiling.py's tiles and feathered blend,
+// every tile normalised with the layer-norm moments of a scaled-down copy, as anime-tf stylize does.
 import * as ort from "./ort/ort.wasm.min.mjs";
 
 const SIZE_MULTIPLE = 4;  // tiles start on multiples of it (the generator's sampling grid)
@@ -10,14 +11,23 @@ export async function loadModel(site) {
   ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
   // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-  const session = await ort.InferenceSession.create(site.model, { executionProviders: ["wasm"] });
-  return { session, site, threads: ort.env.wasm.numThreads };
+  const options = { executionProviders: ["wasm"] };
+  const session = await ort.InferenceSession.create(site.model, options);
+  return { session, site, threads: ort.env.wasm.numThreads, tiles: null, options };
 }
 
-async function runModel(model, x, height, width) {
-  const feeds = { [model.session.inputNames[0]]: new ort.Tensor("float32", x, [1, height, width, 3]) };
-  const result = await model.session.run(feeds);
-  return result[model.session.outputNames[0]].data;
+// The two tile models, loaded on the first photo that needs them.
+async function tileSessions(model) {
+  model.tiles ??= Promise.all([model.site.measure, model.site.tile]
+    .map((file) => ort.InferenceSession.create(file, model.options)));
+  return model.tiles;
+}
+
+async function runModel(session, x, height, width, moments) {
+  const feeds = { image: new ort.Tensor("float32", x, [1, height, width, 3]) };
+  if (moments) feeds.moments = moments;
+  const result = await session.run(feeds);
+  return result[session.outputNames[0]];
 }
 
 // ---- tiles: anime_tf/tiling.py ------------------------------------------------------------
@@ -68,8 +78,45 @@ function crop(x, width, top, left, h, w) {
   return out;
 }
 
+// PIL's BOX resize of a line of RGB pixels (anime_tf.tiling.downscaled scales with it): each output
+// pixel is the mean of the input pixels whose centres fall inside it.
+function boxLine(line, length, outLength) {
+  const out = new Float32Array(outLength * 3);
+  const scale = length / outLength;
+  for (let i = 0; i < outLength; i++) {
+    const center = (i + 0.5) * scale;
+    const first = Math.max(Math.trunc(center - scale / 2 + 0.5), 0);
+    const last = Math.min(Math.trunc(center + scale / 2 + 0.5), length);
+    for (let c = 0; c < 3; c++) {
+      let sum = 0;
+      for (let k = first; k < last; k++) sum += line[k * 3 + c];
+      out[i * 3 + c] = sum / (last - first);
+    }
+  }
+  return out;
+}
+
+// x (height x width RGB) scaled down to at most maxPixels, keeping its aspect ratio: rows, then columns.
+function downscaled(x, height, width, maxPixels) {
+  const scale = Math.min(1, Math.sqrt(maxPixels / (height * width)));
+  if (scale === 1) return [x, height, width];
+  const w = Math.max(8, Math.round(width * scale)), h = Math.max(8, Math.round(height * scale));
+  const rows = new Float32Array(height * w * 3);
+  for (let y = 0; y < height; y++) rows.set(boxLine(x.subarray(y * width * 3, (y + 1) * width * 3), width, w), y * w * 3);
+  const out = new Float32Array(h * w * 3), column = new Float32Array(height * 3);
+  for (let xx = 0; xx < w; xx++) {
+    for (let y = 0; y < height; y++) column.set(rows.subarray((y * w + xx) * 3, (y * w + xx) * 3 + 3), y * 3);
+    const scaled = boxLine(column, height, h);
+    for (let y = 0; y < h; y++) out.set(scaled.subarray(y * 3, y * 3 + 3), (y * w + xx) * 3);
+  }
+  return [out, h, w];
+}
+
 async function runTiled(model, x, height, width, onProgress) {
   const { tile_size: tile, tile_overlap: overlap } = model.site;
+  const [measure, tileModel] = await tileSessions(model);
+  const [small, smallHeight, smallWidth] = downscaled(x, height, width, model.site.moments_pixels);
+  const moments = await runModel(measure, small, smallHeight, smallWidth);  // the whole photo's layer norms
   const H = roundUp(height), W = roundUp(width);
   const padded = reflectPad(x, height, width, H, W);
   const th = Math.min(tile, H), tw = Math.min(tile, W);
@@ -77,7 +124,7 @@ async function runTiled(model, x, height, width, onProgress) {
   for (const top of tileStarts(H, th, overlap)) for (const left of tileStarts(W, tw, overlap)) boxes.push([top, left]);
   const total = new Float32Array(H * W * 3), weight = new Float32Array(H * W);
   for (const [index, [top, left]] of boxes.entries()) {
-    const out = await runModel(model, crop(padded, W, top, left, th, tw), th, tw);
+    const out = (await runModel(tileModel, crop(padded, W, top, left, th, tw), th, tw, moments)).data;
     const wy = ramp(th, overlap, top > 0, top + th < H), wx = ramp(tw, overlap, left > 0, left + tw < W);
     for (let y = 0; y < th; y++) for (let xx = 0; xx < tw; xx++) {
       const k = wy[y] * wx[xx], p = (top + y) * W + left + xx, q = (y * tw + xx) * 3;
@@ -151,7 +198,7 @@ export async function stylizeBitmap(model, bitmap, { maxSide, keepBrightness = t
   const count = width * height;
   const x = toModelRange(rgba, count);
   const y = count <= model.site.max_whole_pixels
-    ? await runModel(model, x, height, width)
+    ? (await runModel(model.session, x, height, width)).data
     : await runTiled(model, x, height, width, onProgress);
   x.alpha = Uint8Array.from({ length: count }, (_, i) => rgba[i * 4 + 3]);
   return new ImageData(toPixels(y, x, count, keepBrightness), width, height);
