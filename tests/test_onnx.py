@@ -42,6 +42,8 @@ def exports(hayao_generator, hayao_weights, shared_images, tmp_path_factory):
     for name in ("float32", "float16", "int8"):
         paths[name] = folder / f"{name}.onnx"
         paths[name].write_bytes(onnx_export.convert(hayao_generator, name, SIZE, samples))
+    paths["int8_dynamic"] = folder / "int8_dynamic.onnx"  # the README's command: static INT8 at any size
+    paths["int8_dynamic"].write_bytes(onnx_export.convert(hayao_generator, "int8", None, samples))
     paths["dynamic"] = folder / "dynamic.onnx"
     paths["dynamic_report"] = export_main.export(hayao_weights, paths["dynamic"], "float32", "dynamic",
                                                  eval_dir=shared_images / "faces", latency_runs=2)
@@ -109,6 +111,11 @@ def test_dynamic_model_takes_any_size(exports, hayao_generator, photos):
         assert np.abs(keras - onnx_out).max() < FLOAT32_MAX_ABS
     out = EdgeStylizer(model, keep_brightness=False).stylize_array(rgb[:101, :67])
     assert out.shape == (101, 67, 3)
+    int8 = open_model(exports["int8_dynamic"], threads=2)
+    assert int8.fixed_size is None
+    for size in [(64, 64), (48, 80)]:
+        keras, int8_out = keras_and_onnx(hayao_generator, int8, rgb, size)
+        assert psnr(from_model_range(int8_out), from_model_range(keras)) >= FLOORS["int8"]
 
 
 def test_export_writes_onnx_metadata_and_report(exports):

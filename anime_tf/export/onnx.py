@@ -34,7 +34,7 @@ RESIDUAL_ADDS = re.compile(r"/C_r\d+(_\d+)?/add$")
 
 def convert(generator, quantize="float32", size=(256, 256), calibration=None):
     """ONNX model bytes. `size`: (height, width), or None for any size; `calibration` for INT8."""
-    check_options(quantize, size, bool(calibration))
+    check_options(quantize, size or "any", bool(calibration))  # static INT8 takes any size in ONNX
     model = float_model(generator, size)
     if quantize == "float16":
         model = half_size_weights(model)
