@@ -13,21 +13,16 @@ Prints medians and ratios (browser / native).
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
 PAGE_TIMING = """async ([side, runs]) => {
     const { loadModel, stylizeBitmap } = await import("./stylize.js");
@@ -47,21 +42,6 @@ PAGE_TIMING = """async ([side, runs]) => {
     }
     return { times, threads: window.benchModel.threads, isolated: self.crossOriginIsolated };
 }"""
-
-
-def serve(folder, headers):
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def end_headers(self):
-            for key, value in headers.items():
-                self.send_header(key, value)
-            super().end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def browser_times(browser, url, side, runs):
@@ -107,8 +87,10 @@ def main(argv=None):
                            fmt="web", latency_runs=1)
     config = json.loads((site / "site.json").read_text())
     threads = os.cpu_count()
-    plain, plain_url = serve(site, {})
-    isolated, isolated_url = serve(site, ISOLATION)
+    from anime_tf.export.web import serve_site
+
+    plain, plain_url = serve_site(site)
+    isolated, isolated_url = serve_site(site, isolated=True)
     rows = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])

@@ -1,15 +1,10 @@
 """`anime-tf export --format web`: the static site stylizes photos in Chromium, uploads nothing, gives
 the edge runner's pixels for the same model, and tiles big photos as `anime-tf stylize` does."""
 import base64
-import http.server
 import io
 import json
 import shutil
-import subprocess
-import sys
-import threading
 import zipfile
-from functools import partial
 
 import numpy as np
 import pytest
@@ -17,6 +12,7 @@ from PIL import Image
 
 from anime_tf.edge.cli import main as edge_main
 from anime_tf.export import main as export_main
+from anime_tf.export.web import serve_site
 from anime_tf.files import OutputExistsError
 from anime_tf.metrics import psnr
 
@@ -47,10 +43,8 @@ def test_the_site_folder_holds_page_model_runtime_and_licence(site):
 
 @pytest.fixture(scope="module")
 def static_server(site):
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = serve_site(site)  # a plain static server: no isolation headers, one WASM thread
+    yield url.rstrip("/")
     server.shutdown()
 
 

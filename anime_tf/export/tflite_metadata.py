@@ -12,7 +12,6 @@ NormalizationOptions mean = std = 127.5 on both tensors.
 """
 from __future__ import annotations
 
-import json
 
 SIGNATURE_KEY = "stylize"
 INPUT_NAME = "image"

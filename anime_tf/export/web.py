@@ -11,9 +11,12 @@ serves it; threads need the COOP/COEP headers (docs/web.md).
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from anime_tf.config import MOMENTS_PIXELS
@@ -28,6 +31,8 @@ MEASURE_FILE, TILE_FILE = "measure.onnx", "tile.onnx"  # tiles normalised like t
 DEFAULT_SIDE = 1024  # the page's default output size (longer side)
 MAX_WHOLE_PIXELS = 1024 * 1024  # larger images go through tiles (WASM memory is 4 GB at most)
 TILE_SIZE, TILE_OVERLAP = 512, 32
+# The headers that make a page cross-origin isolated, which browsers require for WASM threads.
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
 
 @contextlib.contextmanager
@@ -91,3 +96,24 @@ def write_page(folder, metadata):
 
 def runtime_version():
     return json.loads((WEB_DIR / "ort" / "package.json").read_text())["version"]
+
+
+def serve_site(folder, isolated=False):
+    """Serve `folder` on a free local port in a background thread: (server, url); `server.shutdown()` stops it.
+
+    `isolated` adds ISOLATION_HEADERS, as a host configured for threads would.
+    """
+    headers = ISOLATION_HEADERS if isolated else {}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def end_headers(self):
+            for key, value in headers.items():
+                self.send_header(key, value)
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"

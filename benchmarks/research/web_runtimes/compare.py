@@ -9,15 +9,12 @@ and times each runtime's model call alone on the same input in one page,
 plainly served (one thread) or with COOP/COEP (`--isolated`, threads).
 """
 import argparse
-import functools
-import http.server
 import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -50,22 +47,6 @@ def build(folder, weights, sizes, version):
     shutil.copy(HERE / "index.html", folder / "index.html")
 
 
-def serve(folder, isolated):
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def end_headers(self):
-            if isolated:
-                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-            super().end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default="hayao-lite")
@@ -79,7 +60,9 @@ def main(argv=None):
 
     folder = Path(tempfile.mkdtemp())
     build(folder, args.weights, args.sizes, args.litert_version)
-    server, url = serve(folder, args.isolated)
+    from anime_tf.export.web import serve_site
+
+    server, url = serve_site(folder, args.isolated)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
         page = browser.new_page()
