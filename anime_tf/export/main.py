@@ -73,11 +73,11 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
 
     check_format(Path(output), fmt)
     with web.site_folder(output, overwrite) as folder:
-        report = _export_model(weights, folder / web.MODEL_FILE, fmt="onnx", **options | {"size": "dynamic"})
+        generator = {}  # the one load, shared with the tile models
+        report = _export_model(weights, folder / web.MODEL_FILE, fmt="onnx", loaded=generator,
+                               **options | {"size": "dynamic"})
         with _stage("convert the tile models", report["seconds"], "tile models"):
-            from anime_tf.weights import load_generator
-
-            web.write_tile_models(folder, load_generator(weights), quantize)
+            web.write_tile_models(folder, generator["model"], quantize)
         report["site"] = web.write_page(folder, report)
         report["model"] = str(Path(output) / web.MODEL_FILE)
         _write_json(folder / f"{web.MODEL_FILE}.report.json", report, overwrite=True)
@@ -86,7 +86,8 @@ def export(weights, output, quantize="float32", size="256", calibration_dir=None
 
 def _export_model(weights, output, quantize="float32", size="256", calibration_dir=None,
                   calibration_samples=40, int8_io=False, int8_strict=False, overwrite=False,
-                  eval_dir=None, threads=None, latency_runs=10, fmt=None):
+                  eval_dir=None, threads=None, latency_runs=10, fmt=None, loaded=None):
+    """One model file and its sidecars; `loaded` (a dict), if given, receives the generator as "model"."""
     from anime_tf import __version__
     from anime_tf.export import calibration, tflite
     from anime_tf.export.report import build_report
@@ -118,6 +119,8 @@ def _export_model(weights, output, quantize="float32", size="256", calibration_d
     seconds, label = {}, quantize + ("-strict" if int8_strict else "")
     with _stage("load weights", seconds):
         generator = load_generator(weights)
+    if loaded is not None:
+        loaded["model"] = generator
     with _stage(f"convert to {fmt} {quantize}" + (f", calibrated on {len(samples)} samples" if samples else ""),
                 seconds, "convert"):
         if fmt == "onnx":

@@ -168,8 +168,8 @@ function meanLuma(data, stride, count) {
   return sum / count;
 }
 
-// Model output to RGBA, alpha from the photo; brightness matched like anime_tf.imageio.match_brightness.
-function toPixels(y, source, count, keepBrightness) {
+// Model output to RGBA with the photo's alpha; brightness matched like anime_tf.imageio.match_brightness.
+function toPixels(y, source, rgba, count, keepBrightness) {
   const out = new Uint8ClampedArray(count * 4);
   const rgb = new Float32Array(count * 3);
   for (let i = 0; i < count * 3; i++) rgb[i] = Math.min(255, Math.max(0, Math.floor((y[i] + 1) * 127.5 + 0.5)));
@@ -182,7 +182,7 @@ function toPixels(y, source, count, keepBrightness) {
   }
   for (let i = 0; i < count; i++) {
     for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.min(255, Math.max(0, Math.floor(rgb[i * 3 + c] * ratio + 0.5)));
-    out[i * 4 + 3] = source.alpha ? source.alpha[i] : 255;
+    out[i * 4 + 3] = rgba[i * 4 + 3];
   }
   return out;
 }
@@ -200,6 +200,5 @@ export async function stylizeBitmap(model, bitmap, { maxSide, keepBrightness = t
   const y = count <= model.site.max_whole_pixels
     ? (await runModel(model.session, x, height, width)).data
     : await runTiled(model, x, height, width, onProgress);
-  x.alpha = Uint8Array.from({ length: count }, (_, i) => rgba[i * 4 + 3]);
-  return new ImageData(toPixels(y, x, count, keepBrightness), width, height);
+  return new ImageData(toPixels(y, x, rgba, count, keepBrightness), width, height);
 }
