@@ -320,3 +320,18 @@ def test_a_new_run_starts_from_a_slice_of_the_teacher_unless_told_otherwise(phot
     assert not np.allclose(random.generator(x).numpy(), expected(x).numpy(), atol=1e-3)
     with pytest.raises(ValueError, match="student_init"):
         distill_config(photos, tmp_path / "c", random_weights, student_init="teacher")
+
+
+def test_init_from_a_wider_student_starts_from_its_slice(photos, random_weights, tmp_path):
+    wider = slice_teacher(load_generator(random_weights), built(width=0.5, blocks=2))
+    wider_file = tmp_path / "wider.weights.h5"
+    save_generator(wider, wider_file)
+    x = tf.random.uniform([1, 32, 32, 3], -1, 1)
+    run = Trainer(distill_config(photos, tmp_path / "run", random_weights, init_from=str(wider_file)))
+    run.restore()
+    np.testing.assert_array_equal(run.generator(x).numpy(), slice_teacher(wider, built(**STUDENT))(x).numpy())
+    # the same architecture is copied as it is, not re-sliced from the teacher
+    same = Trainer(distill_config(photos, tmp_path / "same", random_weights, init_from=str(wider_file),
+                                  width=0.5, blocks=2))
+    same.restore()
+    np.testing.assert_array_equal(same.generator(x).numpy(), wider(x).numpy())

@@ -44,7 +44,8 @@ class TrainConfig:
                                    "needed unless --teacher.")
     preset: str = option("hayao", "Official loss weights and schedule.", choices=tuple(PRESETS))
     init_from: str | None = option(None, "Generator weights to start from (fine-tuning): any source anime-tf "
-                                   "loads (.weights.h5, .tflite, checkpoint folder, style name).")
+                                   "loads (.weights.h5, .tflite, checkpoint folder, style name); a "
+                                   "distilled student from a wider one starts as its slice.")
     init_discriminator_from: str | None = option(None, "Discriminator weights to start from (a run's "
                                                  "discriminator.weights.h5): with --init_from, continues "
                                                  "an adversarial phase another run began.")

@@ -67,11 +67,17 @@ class DistillTask:
         return {GENERATOR_WEIGHTS_FILE: self.generator}
 
     def start(self):
-        """A new run's first weights: --init_from's, else a slice of the teacher (`student_init`)."""
+        """A new run's first weights: --init_from's (sliced when it is wider), else a slice of the teacher."""
         c = self.config
         if c.init_from:
-            self.generator.set_weights(load_generator(c.init_from).get_weights())
-            print(f"starting from the generator weights {c.init_from}", file=sys.stderr)
+            start = load_generator(c.init_from)
+            if (start.width, start.blocks) == (self.generator.width, self.generator.blocks):
+                self.generator.set_weights(start.get_weights())
+                print(f"starting from the generator weights {c.init_from}", file=sys.stderr)
+            else:
+                slice_teacher(start, self.generator)
+                print(f"starting from a slice of {c.init_from} (width {start.width}, {start.blocks} blocks)",
+                      file=sys.stderr)
         elif c.student_init == "slice":
             slice_teacher(load_generator(c.teacher), self.generator)
             print(f"starting from a slice of the teacher {c.teacher}", file=sys.stderr)
