@@ -58,8 +58,9 @@ def add_face_arguments(parser, weights_help):
                        help="MediaPipe's face_landmarker.task (default: fetched on first use into "
                        "the cache and checked against its sha256)")
     group.add_argument("--face-crop-size", type=positive_int, metavar="N",
-                       help="edge of the aligned face crops (default: 512, or a fixed-size "
-                       "model's own size); smaller crops stylize faces more strongly")
+                       help="edge of the aligned face crops (default: the face's own size in the output, "
+                       f"from {config.FACE_CROP_SIZE} to {config.FACE_CROP_MAX}, or a fixed-size model's own "
+                       "size); smaller crops stylize faces more strongly")
 
 
 def with_face_pass(stylizer, *, face_model=None, face_stylizer=None, crop_size=None, max_side=None):
@@ -67,7 +68,7 @@ def with_face_pass(stylizer, *, face_model=None, face_stylizer=None, crop_size=N
 
     `face_model`: MediaPipe's face_landmarker.task (default: fetched into the
     cache); `face_stylizer`: what stylizes the crops (default: `stylizer`);
-    `crop_size`: the face crops' edge (default: `config.FACE_CROP_SIZE`).
+    `crop_size`: the face crops' edge (default: each face's own size, see `FacePainter`).
     """
     from anime_tf.face.landmarks import FaceLandmarker, FaceModelError
 
@@ -77,7 +78,7 @@ def with_face_pass(stylizer, *, face_model=None, face_stylizer=None, crop_size=N
         raise FaceModelError(f"--faces needs MediaPipe and OpenCV ({err.name} is missing): "
                              "pip install 'anime-tf[faces]'") from err
     return FacePainter(stylizer, FaceLandmarker(face_model), face_stylizer=face_stylizer,
-                       crop_size=crop_size or config.FACE_CROP_SIZE, max_side=max_side)
+                       crop_size=crop_size, max_side=max_side)
 
 
 def positive_int(text):

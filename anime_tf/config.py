@@ -110,8 +110,11 @@ FACE_MODEL_FILE = "face_landmarker.task"
 FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 # Most faces the landmarker looks for in one image.
 MAX_FACES = 16
-# Face crops (face2paint) are this many pixels square, the face about half their width.
+# Face crops (face2paint) are square, the face about half their width: as many pixels as the face has
+# in the output (its own resolution), at least FACE_CROP_SIZE (small faces are stylized larger, which
+# keeps eyes and mouths) and at most FACE_CROP_MAX (time and memory).
 FACE_CROP_SIZE = 512
+FACE_CROP_MAX = 1536
 # The pasted crop fades out over this fraction of its side, so no seam shows.
 FACE_FEATHER = 0.125
 

@@ -19,6 +19,19 @@ MAX_PSNR = 100.0  # reported for identical images (keeps JSON reports finite)
 ERROR_CAP = 0.1
 
 
+def psnr_outside_faces(a, b, faces):
+    """PSNR of two same-size uint8 images over the pixels outside every face's box (`faces` in their pixels)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.ones(a.shape[:2], bool)
+    for face in faces:
+        x0, y0, x1, y1 = face_box(face, a.shape[1], a.shape[0])
+        keep[y0:y1, x0:x1] = False
+    if not keep.any():
+        return float("nan")
+    mse = np.mean((a[keep] - b[keep]) ** 2)
+    return MAX_PSNR if mse == 0 else min(MAX_PSNR, float(10 * np.log10(255.0 ** 2 / mse)))
+
+
 def psnr(a, b):
     """Peak signal-to-noise ratio in dB of two uint8 images, at most `MAX_PSNR`."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)

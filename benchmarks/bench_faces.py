@@ -1,7 +1,7 @@
 """Face-structure error of plain stylization against the face pass (face2paint).
 
     python benchmarks/bench_faces.py --weights hayao.weights.h5 --images ../shared/images/faces \
-        --face_model ../shared/models/face_landmarker.task \
+        --face_model ../shared/models/face_landmarker.task [--face_weights hayao-faces] \
         --edge_model ../shared/models/animeganv2_hayao_256x256_integer_quant.tflite --out /tmp/faces
 
 For each photo the Face Landmarker runs on the photo and on each stylized
@@ -11,7 +11,10 @@ capped at 0.1 (`anime_tf.metrics`). Reported per image and in total: the
 median error over matched faces, faces no longer found, the stylization
 strength inside the face boxes (mean absolute difference to the photo, 0-255)
 and its ratio to plain full-resolution stylization's and to the same run
-without the face pass, and seconds per image.
+without the face pass, the PSNR against that run outside the face boxes (what
+the face pass must leave alone), and seconds per image. The face pass runs
+at --max-side and at full resolution, its crops stylized by --face_weights
+(default: --weights) at each face's own size (or --crop_size).
 The photo saved as JPEG at quality 50, and the photo itself scaled to
 --max-side, show the metric's floor at full and at reduced size.
 """
@@ -25,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from anime_tf.face import FaceLandmarker, FacePainter
-from anime_tf.metrics import face_structure, rescaled, stylization_strength
+from anime_tf.metrics import face_structure, psnr_outside_faces, rescaled, stylization_strength
 from anime_tf.imageio import find_images, load_image, shrink_to, split_alpha, stylize_image
 
 
@@ -43,14 +46,18 @@ def variants(args, landmarker):
     from anime_tf.inference import Stylizer
 
     keras = Stylizer(args.weights)
+    faces = Stylizer(args.face_weights) if args.face_weights else keras
     runs = [(FULL, keras.stylize, None),
+            ("full resolution --faces",
+             FacePainter(keras, landmarker, face_stylizer=faces, crop_size=args.crop_size).stylize, FULL),
             ("JPEG q50 of the photo", jpeg_copy, None),
             (f"photo at --max-side {args.max_side}", lambda image: shrink_to(image.convert("RGB"), args.max_side),
              None),
             (f"plain, --max-side {args.max_side}",
              lambda image: stylize_image(image, keras.stylize_array, args.max_side), None),
             (f"--max-side {args.max_side} --faces",
-             FacePainter(keras, landmarker, crop_size=args.crop_size, max_side=args.max_side).stylize, f"plain, --max-side {args.max_side}")]
+             FacePainter(keras, landmarker, face_stylizer=faces, crop_size=args.crop_size,
+                         max_side=args.max_side).stylize, f"plain, --max-side {args.max_side}")]
     if args.edge_model:
         from anime_tf.edge import EdgeModel, EdgeStylizer
 
@@ -69,7 +76,8 @@ def main():
     parser.add_argument("--face_model", help="face_landmarker.task (default: the cached copy)")
     parser.add_argument("--edge_model", help="also measure a .tflite model with the edge runner")
     parser.add_argument("--max-side", type=int, default=512)
-    parser.add_argument("--crop_size", type=int, default=512)
+    parser.add_argument("--face_weights", help="weights for the face crops (default: --weights)")
+    parser.add_argument("--crop_size", type=int, help="face crops' edge (default: each face's own size)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="save every output here as PNG, to look at")
     args = parser.parse_args()
@@ -77,14 +85,19 @@ def main():
     photos = [path for path, _ in find_images([args.images])[0]]
     with FaceLandmarker(args.face_model) as landmarker:
         runs = variants(args, landmarker)
-        totals = {name: {"errors": [], "lost": 0, "strength": [], "seconds": []} for name, _, _ in runs}
+        totals = {name: {"errors": [], "lost": 0, "strength": [], "seconds": [], "outside": []}
+                  for name, _, _ in runs}
         print(f"{'image':<18} {'run':<28} {'faces':>5} {'median err':>10} {'lost':>4} {'strength':>8} "
-              f"{'vs full':>7} {'vs plain':>8} {'s/img':>6}")
+              f"{'vs full':>7} {'vs plain':>8} {'outside dB':>10} {'s/img':>6}")
+        skipped = []
         for path in photos:
             image = load_image(path)
             photo = np.asarray(split_alpha(image)[0])
             reference = landmarker.detect(photo)
-            strengths = {}
+            if not reference:  # nothing to measure; the face pass leaves such a photo exactly as it was
+                skipped.append(path.name)
+                continue
+            strengths, outputs = {}, {}
             for name, run, baseline in runs:
                 start = time.perf_counter()
                 output = run(image).convert("RGB")
@@ -95,7 +108,9 @@ def main():
                 found = rescaled(landmarker.detect(np.asarray(output)), output.size, image.size)
                 result = face_structure(reference, found)
                 strength = stylization_strength(photo, output, rescaled(reference, image.size, output.size))
-                strengths[name] = strength
+                strengths[name], outputs[name] = strength, output
+                outside = (psnr_outside_faces(output, outputs[baseline], rescaled(reference, image.size, output.size))
+                           if baseline else float("nan"))
                 full = strength / strengths[FULL]
                 ratio = strength / strengths[baseline] if baseline else float("nan")
                 total = totals[name]
@@ -103,13 +118,14 @@ def main():
                 total["lost"] += result["lost"]
                 total["strength"].append(strength)
                 total["seconds"].append(seconds)
+                total["outside"].append(outside)
                 error = statistics.median(result["errors"]) if result["errors"] else float("nan")
                 print(f"{path.stem:<18} {name:<28} {len(reference):>5} {error:10.4f} {result['lost']:>4} "
-                      f"{strength:8.1f} {full:7.2f} {ratio:8.2f} {seconds:6.2f}")
-    print(f"\nTotal over {len(photos)} photos, {sum(len(t['strength']) for t in totals.values()) // len(runs)} "
-          "images; median over all matched faces")
+                      f"{strength:8.1f} {full:7.2f} {ratio:8.2f} {outside:10.1f} {seconds:6.2f}")
+    print(f"\nTotal over the {len(photos) - len(skipped)} photos with faces ({len(skipped)} without faces left "
+          "out); median over all matched faces; outside dB: the worst photo")
     print(f"{'run':<28} {'faces':>5} {'median err':>10} {'lost':>4} {'strength':>8} {'vs full':>7} "
-          f"{'vs plain':>8} {'s/img':>6}")
+          f"{'vs plain':>8} {'outside dB':>10} {'s/img':>6}")
     mean_strength = {name: float(np.nanmean(total["strength"])) for name, total in totals.items()}
     for name, _, baseline in runs:
         total = totals[name]
@@ -118,7 +134,8 @@ def main():
         ratio = strength / mean_strength[baseline] if baseline else float("nan")
         error = statistics.median(total["errors"]) if total["errors"] else float("nan")
         print(f"{name:<28} {len(total['errors']):>5} {error:10.4f} {total['lost']:>4} {strength:8.1f} "
-              f"{full:7.2f} {ratio:8.2f} {statistics.median(total['seconds']):6.2f}")
+              f"{full:7.2f} {ratio:8.2f} {np.nanmin(total['outside'] + [np.inf]):10.1f} "
+              f"{statistics.median(total['seconds']):6.2f}")
 
 
 if __name__ == "__main__":

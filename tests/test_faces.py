@@ -307,3 +307,40 @@ def test_edge_runner_faces_without_mediapipe_says_what_to_install(hayao_tflite, 
     assert result.returncode == 2, result.stderr
     assert "pip install 'anime-tf[faces]'" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+class _Recording(_Blur):
+    """The identity stylizer that notes the size of every crop it is given."""
+
+    def __init__(self):
+        super().__init__(0)
+        self.sizes = []
+
+    def stylize_array(self, rgb):
+        self.sizes.append(rgb.shape[:2])
+        return super().stylize_array(rgb)
+
+
+def test_face_crops_have_the_faces_own_resolution_in_the_output(landmarker, shared_images):
+    """A large face is never stylized from fewer pixels than the output gives it; a small one from 512."""
+    from anime_tf import config
+    from anime_tf.face import FacePainter
+    from anime_tf.face.align import alignment_matrix, source_side
+
+    photo = Image.open(shared_images / "faces" / "portrait_1.jpg").convert("RGB")
+    photo = np.asarray(photo.resize((photo.width * 3, photo.height * 3), Image.Resampling.NEAREST))  # a phone's size
+    face = landmarker.detect(photo)[0]
+    own = source_side(alignment_matrix(face, 1))
+    assert own > config.FACE_CROP_SIZE * 1.2, "this face should be larger than a 512 crop"
+    crops = _Recording()
+    full = FacePainter(_Blur(0), landmarker, face_stylizer=crops).paint_faces(photo, photo.copy(), [face])
+    assert crops.sizes == [(min(round(own), config.FACE_CROP_MAX),) * 2]
+    fixed = FacePainter(_Blur(0), landmarker, face_stylizer=_Blur(0), crop_size=config.FACE_CROP_SIZE)
+    at_512 = fixed.paint_faces(photo, photo.copy(), [face])
+    x0, y0, x1, y1 = metric.face_box(face, photo.shape[1], photo.shape[0])
+    # through its own-size crop the face comes back as it was; through 512 it loses its detail
+    own_psnr, psnr_512 = (metric.psnr(out[y0:y1, x0:x1], photo[y0:y1, x0:x1]) for out in (full, at_512))
+    assert own_psnr > psnr_512 + 3, (own_psnr, psnr_512)
+    small = _Recording()
+    FacePainter(_Blur(0), landmarker, face_stylizer=small, max_side=256).stylize(Image.fromarray(photo))
+    assert small.sizes and all(size == (config.FACE_CROP_SIZE,) * 2 for size in small.sizes)

@@ -36,6 +36,11 @@ def alignment_matrix(face, size):
     return np.hstack([rotation, (size / 2 - rotation @ centre)[:, None]]).astype(np.float64)
 
 
+def source_side(matrix):
+    """How many source pixels one side of the crop that `matrix` makes covers, per crop pixel times its size."""
+    return 1.0 / np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))
+
+
 def invert(matrix):
     return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
 

@@ -4,7 +4,10 @@ A generator run on a whole image that was scaled down (a phone, a fixed-size
 edge model, `--max-side`) sees faces a few dozen pixels wide and warps eyes
 and mouths. Here every face is also cut from the original photo, upright and
 about half the crop's width, stylized at the crop's size, and warped back
-with a feathered edge, so eyes, nose and mouth stay where they were. Each
+with a feathered edge, so eyes, nose and mouth stay where they were. A
+crop has the face's own resolution in the output (at least
+`config.FACE_CROP_SIZE`, at most `config.FACE_CROP_MAX`), so a large face
+is never stylized from fewer pixels than the output gives it. Each
 crop takes the brightness of the whole-image result beneath it, so faces keep
 the image's tone. Pixels away from faces are exactly the plain stylization's.
 """
@@ -14,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from anime_tf import config
-from anime_tf.face.align import alignment_matrix, feather_mask, paste, scaled, warp
+from anime_tf.face.align import alignment_matrix, feather_mask, paste, scaled, source_side, warp
 from anime_tf.imageio import match_brightness, shrink_to, stylize_image
 
 
@@ -23,19 +26,21 @@ class FacePainter:
 
     `landmarker`: an `anime_tf.face.FaceLandmarker`.
     `face_stylizer`: stylizes the face crops (default: `stylizer`).
-    `crop_size`: edge of the aligned face crops.
+    `crop_size`: edge of the aligned face crops (None: each face's own size in
+    the output, within `config.FACE_CROP_SIZE` and `config.FACE_CROP_MAX`).
     `max_side`: the whole image is stylized at most this large; faces are
     cut from the full-resolution photo whatever it is.
     """
 
-    def __init__(self, stylizer, landmarker, *, face_stylizer=None, crop_size=config.FACE_CROP_SIZE,
+    def __init__(self, stylizer, landmarker, *, face_stylizer=None, crop_size=None,
                  max_side=None, feather=config.FACE_FEATHER):
         self.stylizer = stylizer
         self.face_stylizer = face_stylizer or stylizer
         self.landmarker = landmarker
         self.crop_size = crop_size
         self.max_side = max_side
-        self.mask = feather_mask(crop_size, feather * crop_size)
+        self.feather = feather
+        self._masks = {}
 
     def stylize(self, image):
         """PIL image (any mode, EXIF-rotated or not) to stylized PIL image; alpha is kept."""
@@ -56,20 +61,33 @@ class FacePainter:
     def paint_faces(self, rgb, out, faces, on_progress=None):
         """Paste a stylized aligned crop of `rgb` for each face (478x2 landmarks in `rgb`'s pixels) into `out`."""
         sx, sy = out.shape[1] / rgb.shape[1], out.shape[0] / rgb.shape[0]
-        size = (self.crop_size, self.crop_size)
         for done, face in enumerate(faces, 2):
-            matrix = alignment_matrix(face, self.crop_size)  # photo pixels to crop pixels
+            side = self.crop_side(face, (sx + sy) / 2)
+            size = (side, side)
+            matrix = alignment_matrix(face, side)  # photo pixels to crop pixels
             in_out = scaled(matrix, sx, sy)  # output pixels to crop pixels
             painted = self._stylize_crop(warp(rgb, matrix, size))
             painted = match_brightness(painted, warp(out, in_out, size))
-            paste(out, painted, in_out, self.mask)
+            paste(out, painted, in_out, self._mask(side))
             if on_progress:
                 on_progress(done, 1 + len(faces))
         return out
 
+    def crop_side(self, face, output_scale):
+        """The crop's edge for `face` (landmarks in photo pixels) in an output `output_scale` times the photo."""
+        if self.crop_size:
+            return self.crop_size
+        own = source_side(alignment_matrix(face, 1)) * output_scale
+        return int(np.clip(round(own), config.FACE_CROP_SIZE, config.FACE_CROP_MAX))
+
     def close(self):
         """Close the landmarker (MediaPipe's graph)."""
         self.landmarker.close()
+
+    def _mask(self, side):
+        if side not in self._masks:
+            self._masks[side] = feather_mask(side, self.feather * side)
+        return self._masks[side]
 
     def _stylize_crop(self, crop):
         painted = np.asarray(self.face_stylizer.stylize_array(crop))

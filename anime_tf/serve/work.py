@@ -12,7 +12,6 @@ import functools
 import threading
 from pathlib import Path
 
-from anime_tf import config
 from anime_tf.imageio import ImageError, load_image, save_image, stylize_image
 from anime_tf.serve.cache import link_or_copy
 from anime_tf.serve.uploads import client_message
@@ -56,7 +55,7 @@ def render(stylizer, image, options, landmarker=None, on_progress=None):
     if options.get("faces"):
         from anime_tf.face.paint import FacePainter
 
-        painter = FacePainter(stylizer, landmarker, crop_size=config.FACE_CROP_SIZE, max_side=max_side)
+        painter = FacePainter(stylizer, landmarker, max_side=max_side)
         return stylize_image(image, functools.partial(painter.stylize_array, on_progress=on_progress))
     return stylize_image(image, functools.partial(stylizer.stylize_array, on_progress=on_progress),
                          max_side)
