@@ -9,7 +9,7 @@ from PIL import Image
 from anime_tf.cli import main
 from anime_tf.metrics import psnr
 from anime_tf.video import io
-from anime_tf.video.smooth import FlowSmoother, SceneCuts, flicker
+from anime_tf.video.smooth import FlowSmoother, SceneCuts, flicker, forward_backward_consistency
 from clips import decoded, moving_frames, write_clip
 from conftest import SHARED
 
@@ -110,6 +110,35 @@ def test_where_the_photo_holds_still_the_previous_output_is_not_moved():
 
     assert outside_the_two_outputs(FlowSmoother()) == 0  # each pixel blends the same pixel of both
     assert outside_the_two_outputs(FlowSmoother(still_change=1e-6)) > 0.01  # the raw flow moves them
+
+
+def test_the_forward_backward_check_trusts_a_round_trip_and_nothing_else():
+    shift = np.zeros((40, 50, 2), np.float32)
+    shift[..., 0] = 3.0
+    agrees = forward_backward_consistency(shift, -shift)
+    assert agrees[:, :40].min() == 1.0  # inside the frame, going 3 px right and back is exact
+    assert agrees[:, -2:].max() == 0.0  # pointing out of the frame: nothing to come back from
+    assert forward_backward_consistency(shift, shift).max() == 0.0  # "back" goes further: an occlusion
+
+
+def test_where_the_flow_fails_its_round_trip_each_pixel_keeps_its_own_stylization():
+    rng = np.random.default_rng(1)
+    first = rng.integers(0, 128, (48, 64, 3), dtype=np.uint8)
+    photos = [first, first + 128]  # every pixel changed: the flow is followed everywhere
+    outputs = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
+    shift = np.zeros((48, 64, 2), np.float32)
+    shift[..., 0] = 2.0
+
+    def second_frame(backward, check):
+        smoother = FlowSmoother(reliable_error=1e9, consistency_check=check)  # the warping error trusts all
+        calls = iter([shift, backward])
+        smoother._flow = type("Flow", (), {"calc": lambda self, a, b, c: next(calls)})()
+        smoother(photos[0], outputs[0], True)
+        return smoother(photos[1], outputs[1], False)
+
+    np.testing.assert_array_equal(second_frame(shift, 1.0), outputs[1])  # inconsistent: the frame's own
+    assert np.abs(second_frame(shift, 0.0).astype(int) - outputs[1]).mean() > 20  # unchecked: blended in
+    assert np.abs(second_frame(-shift, 1.0)[:, :56].astype(int) - outputs[1][:, :56]).mean() > 20  # consistent
 
 
 def test_scene_cuts_are_found_where_the_shot_changes():

@@ -5,7 +5,9 @@ removed in the model (running layer-norm moments, `Generator.call_running`),
 restarted at scene cuts found here. Local shimmer, brush textures that
 change where the photo barely moved, is removed after the model: each
 stylized frame is blended with the previous output warped along the optical
-flow of the photos (OpenCV's DIS), where the flow explains the photo well.
+flow of the photos (OpenCV's DIS), where the flow explains the photo well
+and agrees with the flow computed the other way (forward-backward
+consistency); elsewhere each pixel falls back to the frame's own stylization.
 """
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ import numpy as np
 THUMBNAIL = (64, 36)
 CUT_DIFFERENCE = 20.0  # mean absolute difference of grey thumbnails (of 255) that marks a new shot
 FLOW_MAX_SIDE = 480  # flow is computed at this size at most, then scaled up
-BLEND = 0.9  # weight of the warped previous output where the flow is reliable
+BLEND = 0.91  # weight of the warped previous output where the flow is reliable
 RELIABLE_ERROR = 20.0  # warping error of the denoised photo (of 255) where the weight falls to BLEND/e
 STILL_CHANGE = 5.0  # change of the denoised photo (of 255) up to which the flow is not followed (in full from twice that)
+# Forward-backward check (Sundaram et al. 2010): a flow vector is trusted where going forward and back
+# returns within CONSISTENT_SLACK px + CONSISTENT_FRACTION of the motion, not at all from twice that.
+CONSISTENT_SLACK, CONSISTENT_FRACTION = 0.5, 0.01
 
 
 def thumbnail(rgb):
@@ -54,8 +59,11 @@ class FlowSmoother:
     content is not smeared; at a cut the frame passes unchanged.
     """
 
-    def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE):
+    def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE, consistency_check=1.0,
+                 consistent_slack=CONSISTENT_SLACK):
         self.blend, self.reliable_error, self.still_change = blend, reliable_error, still_change
+        self.consistency_check = consistency_check  # 0 turns the forward-backward check off (to compare)
+        self.consistent_slack = consistent_slack
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._photo = self._output = self._photo_denoised = None
 
@@ -65,12 +73,14 @@ class FlowSmoother:
         if cut or self._photo is None or self._photo.shape != photo.shape:
             result = stylized
         else:
-            grid = self._sampling_grid(photo, self._moving(denoised))
+            moving = self._moving(denoised)
+            grid, consistent = self._sampling_grid(photo, moving)
             warped_photo = cv2.remap(self._photo, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             warped_output = cv2.remap(self._output, *grid, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             error = np.abs(denoised - _denoised(warped_photo)).mean(axis=2)  # grain is not motion
             error = cv2.GaussianBlur(error, (0, 0), 2.0)
-            weight = (self.blend * np.exp(-(error / self.reliable_error) ** 2))[..., None]
+            trusted = 1.0 - self.consistency_check * moving * (1.0 - consistent)  # a flow not followed needs no check
+            weight = (self.blend * trusted * np.exp(-(error / self.reliable_error) ** 2))[..., None]
             result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
         self._photo, self._output, self._photo_denoised = photo, result, denoised
         return result
@@ -94,16 +104,36 @@ class FlowSmoother:
         return np.clip(cv2.GaussianBlur(change, (0, 0), 2.0) / self.still_change - 1.0, 0.0, 1.0)
 
     def _sampling_grid(self, photo, moving):
-        """(map_x, map_y): where each pixel of this frame was in the previous one (`moving` scales the flow)."""
+        """((map_x, map_y), consistency): where each pixel of this frame was in the previous one
+        (`moving` scales the flow), and per pixel how well the flow back agrees (1 trusted, 0 not)."""
         height, width = photo.shape[:2]
         scale = min(1.0, FLOW_MAX_SIDE / max(height, width))
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         now, before = (cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
                        for p in (photo, self._photo))
         flow = self._flow.calc(now, before, None)
+        backward = self._flow.calc(before, now, None)
+        consistent = cv2.resize(forward_backward_consistency(flow, backward, self.consistent_slack),
+                                (width, height), interpolation=cv2.INTER_LINEAR)
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * (moving[..., None] / scale)
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        return xs + flow[..., 0], ys + flow[..., 1]
+        return (xs + flow[..., 0], ys + flow[..., 1]), consistent
+
+
+def forward_backward_consistency(forward, backward, slack=CONSISTENT_SLACK):
+    """Per pixel, 1 where `backward` (sampled where `forward` points) undoes `forward`, falling to 0.
+
+    Occluded, disoccluded and fast-moving pixels, and flow guessed on texture
+    too weak to follow, fail the round trip; following them would paste the
+    previous output where it does not belong.
+    """
+    height, width = forward.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    back = cv2.remap(backward, xs + forward[..., 0], ys + forward[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=(1e6, 1e6))  # leaving the frame: not trusted
+    round_trip = np.sum((forward + back) ** 2, axis=2)
+    allowed = CONSISTENT_FRACTION * (np.sum(forward ** 2, axis=2) + np.sum(back ** 2, axis=2)) + slack
+    return np.clip(2.0 - round_trip / allowed, 0.0, 1.0).astype(np.float32)
 
 
 def _denoised(rgb):
