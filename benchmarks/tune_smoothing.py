@@ -9,7 +9,8 @@ Each clip's frame-by-frame Keras outputs (the `--no-smooth` frames of
 setting (keyword arguments of `FlowSmoother`, "" for the defaults) then
 smooths them in a few seconds per clip. Printed per clip: how much less
 flicker than frame by frame (the figure of `bench_video.py`, cuts left out)
-and the smoothed frames' PSNR against the unsmoothed ones, min / 5th percentile / median.
+and the smoothed frames' PSNR against the unsmoothed ones, min / 5th percentile / median,
+and the detail they keep (mean |Laplacian| over the unsmoothed frame's, 5th percentile / median).
 bench_video.py measures the pipeline itself; this is for choosing its settings.
 """
 import argparse
@@ -60,8 +61,16 @@ def evaluate(clip_frames, settings):
     smoothed = [smoother(p, o, cut) for p, o, cut in zip(photos, outputs, cuts)]
     less = 1.0 - flicker(photos, smoothed, cuts) / flicker(photos, outputs, cuts)
     closeness = [psnr(a, b) for a, b, cut in zip(smoothed, outputs, cuts) if not cut]
+    kept = [detail(a) / max(detail(b), 1e-6) for a, b, cut in zip(smoothed, outputs, cuts) if not cut]
     return (f"{100 * less:4.1f}%, {min(closeness):.1f} / {np.percentile(closeness, 5):.1f} / "
-            f"{np.median(closeness):.1f} dB")
+            f"{np.median(closeness):.1f} dB, detail {np.percentile(kept, 5):.2f} / {np.median(kept):.2f}")
+
+
+def detail(rgb):
+    """Mean |Laplacian| of the grey image: outlines and texture, what blurring takes away."""
+    import cv2
+
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
 
 
 def main():

@@ -23,6 +23,7 @@ STILL_CHANGE = 5.0  # change of the denoised photo (of 255) up to which the flow
 # Forward-backward check (Sundaram et al. 2010): a flow vector is trusted where going forward and back
 # returns within CONSISTENT_SLACK px + CONSISTENT_FRACTION of the motion, not at all from twice that.
 CONSISTENT_SLACK, CONSISTENT_FRACTION = 0.5, 0.01
+KEPT_CHANGE = 0.0  # output change (of 255) at which a pixel keeps this frame's stroke (weight falls to 1/e); 0: off
 
 
 def thumbnail(rgb):
@@ -60,10 +61,10 @@ class FlowSmoother:
     """
 
     def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE, consistency_check=1.0,
-                 consistent_slack=CONSISTENT_SLACK):
+                 consistent_slack=CONSISTENT_SLACK, kept_change=KEPT_CHANGE):
         self.blend, self.reliable_error, self.still_change = blend, reliable_error, still_change
         self.consistency_check = consistency_check  # 0 turns the forward-backward check off (to compare)
-        self.consistent_slack = consistent_slack
+        self.consistent_slack, self.kept_change = consistent_slack, kept_change
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._photo = self._output = self._photo_denoised = None
 
@@ -80,7 +81,11 @@ class FlowSmoother:
             error = np.abs(denoised - _denoised(warped_photo)).mean(axis=2)  # grain is not motion
             error = cv2.GaussianBlur(error, (0, 0), 2.0)
             trusted = 1.0 - self.consistency_check * moving * (1.0 - consistent)  # a flow not followed needs no check
-            weight = (self.blend * trusted * np.exp(-(error / self.reliable_error) ** 2))[..., None]
+            weight = self.blend * trusted * np.exp(-(error / self.reliable_error) ** 2)
+            if self.kept_change:  # a stroke this frame draws (or drops) is its own, not the past's average
+                change = np.abs(stylized.astype(np.float32) - warped_output).max(axis=2)
+                weight *= np.exp(-(cv2.GaussianBlur(change, (0, 0), 1.0) / self.kept_change) ** 2)
+            weight = weight[..., None]
             result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
         self._photo, self._output, self._photo_denoised = photo, result, denoised
         return result
