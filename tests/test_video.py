@@ -141,6 +141,25 @@ def test_where_the_flow_fails_its_round_trip_each_pixel_keeps_its_own_stylizatio
     assert np.abs(second_frame(-shift, 1.0)[:, :56].astype(int) - outputs[1][:, :56]).mean() > 20  # consistent
 
 
+def test_kept_change_lets_a_new_stroke_through_and_still_blends_small_changes():
+    rng = np.random.default_rng(2)
+    photo = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    before = np.full((48, 64, 3), 128, np.uint8)
+    now = before.copy()
+    now[:, :32] = 138  # a small change of tone: smoothed away
+    now[20:24, 40:60] = 0  # a stroke this frame draws
+
+    def smoothed(kept_change):
+        smoother = FlowSmoother(kept_change=kept_change)
+        smoother(photo, before, True)
+        return smoother(photo, now, False).astype(int)  # a still photo: each pixel blends the same pixel
+
+    plain, keeping = smoothed(0.0), smoothed(40.0)
+    assert plain[22, 50, 0] > 100  # the running blend all but hides the new stroke
+    assert keeping[22, 50, 0] < 10  # kept as this frame drew it
+    assert abs(keeping[10, 10, 0] - 129) <= 2  # the small change is still blended
+
+
 def test_scene_cuts_are_found_where_the_shot_changes():
     a, b = moving_frames(3), [255 - f for f in moving_frames(3)]
     cuts = SceneCuts()
