@@ -66,6 +66,8 @@ STYLES = {
     "shinkai": Style("shinkai", TEACHER_GFLOPS_256, "generator_Shinkai_weight", "Shinkai-53.ckpt"),
     "hayao-lite": Style("hayao-lite", 11.40, packaged="hayao-lite.weights.h5",
                         about=f"width 0.45, 3 blocks, {DISTILLED}"),
+    "hayao-tiny": Style("hayao-tiny", 8.21, packaged="hayao-tiny.weights.h5",
+                        about=f"width 0.4, 3 blocks, {DISTILLED}"),
 }
 
 

@@ -194,7 +194,7 @@ def test_a_truncated_cached_style_is_reported_not_replaced(mirror, tmp_path):
 
 
 def test_unknown_style_lists_the_known_ones():
-    with pytest.raises(weights.WeightsError, match="unknown style 'ghibli'; choose one of hayao, paprika, shinkai, hayao-lite"):
+    with pytest.raises(weights.WeightsError, match="unknown style 'ghibli'; choose one of hayao, paprika, shinkai, hayao-lite, hayao-tiny"):
         weights.style_checkpoint("ghibli")
 
 
