@@ -344,3 +344,14 @@ def test_face_crops_have_the_faces_own_resolution_in_the_output(landmarker, shar
     small = _Recording()
     FacePainter(_Blur(0), landmarker, face_stylizer=small, max_side=256).stylize(Image.fromarray(photo))
     assert small.sizes and all(size == (config.FACE_CROP_SIZE,) * 2 for size in small.sizes)
+
+
+def test_psnr_outside_faces_ignores_what_the_face_pass_changes():
+    a = np.full((60, 80, 3), 100, np.uint8)
+    face = np.array([[20.0, 10.0], [40.0, 30.0]])  # a box from (20, 10) to (40, 30)
+    inside, outside = a.copy(), a.copy()
+    inside[15:25, 25:35] = 0
+    outside[50:55, 60:70] = 0
+    assert metric.psnr_outside_faces(a, inside, [face]) == metric.MAX_PSNR
+    assert metric.psnr_outside_faces(a, outside, [face]) < 30
+    assert np.isnan(metric.psnr_outside_faces(a, a, [np.array([[0.0, 0.0], [90.0, 70.0]])]))
