@@ -10,11 +10,13 @@ setting (keyword arguments of `FlowSmoother`, "" for the defaults) then
 smooths them in a few seconds per clip. Printed per clip: how much less
 flicker than frame by frame (the figure of `bench_video.py`, cuts left out)
 and the smoothed frames' PSNR against the unsmoothed ones, min / 5th percentile / median,
-and the detail they keep (mean |Laplacian| over the unsmoothed frame's, 5th percentile / median).
+the detail they keep (mean |Laplacian| over the unsmoothed frame's, 5th percentile / median),
+and the smoother's own time per frame.
 bench_video.py measures the pipeline itself; this is for choosing its settings.
 """
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +60,15 @@ def evaluate(clip_frames, settings):
     """'N% less flicker, min / 5th percentile / median dB' for one clip smoothed with `settings`."""
     photos, outputs, cuts = clip_frames
     smoother = FlowSmoother(**settings)
+    start = time.perf_counter()
     smoothed = [smoother(p, o, cut) for p, o, cut in zip(photos, outputs, cuts)]
+    milliseconds = 1000 * (time.perf_counter() - start) / len(photos)
     less = 1.0 - flicker(photos, smoothed, cuts) / flicker(photos, outputs, cuts)
     closeness = [psnr(a, b) for a, b, cut in zip(smoothed, outputs, cuts) if not cut]
     kept = [detail(a) / max(detail(b), 1e-6) for a, b, cut in zip(smoothed, outputs, cuts) if not cut]
     return (f"{100 * less:4.1f}%, {min(closeness):.1f} / {np.percentile(closeness, 5):.1f} / "
-            f"{np.median(closeness):.1f} dB, detail {np.percentile(kept, 5):.2f} / {np.median(kept):.2f}")
+            f"{np.median(closeness):.1f} dB, detail {np.percentile(kept, 5):.2f} / {np.median(kept):.2f}, "
+            f"{milliseconds:.0f} ms/frame")
 
 
 def detail(rgb):

@@ -117,9 +117,11 @@ class FlowSmoother:
         now, before = (cv2.resize(cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
                        for p in (photo, self._photo))
         flow = self._flow.calc(now, before, None)
-        backward = self._flow.calc(before, now, None)
-        consistent = cv2.resize(forward_backward_consistency(flow, backward, self.consistent_slack),
-                                (width, height), interpolation=cv2.INTER_LINEAR)
+        consistent = np.ones((height, width), np.float32)
+        if self.consistency_check:
+            backward = self._flow.calc(before, now, None)
+            consistent = cv2.resize(forward_backward_consistency(flow, backward, self.consistent_slack),
+                                    (width, height), interpolation=cv2.INTER_LINEAR)
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * (moving[..., None] / scale)
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         return (xs + flow[..., 0], ys + flow[..., 1]), consistent
