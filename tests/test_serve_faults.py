@@ -46,7 +46,7 @@ def test_a_killed_server_finishes_every_job_after_a_restart(random_weights, tmp_
 
 def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, tmp_path):
     server = Server(tmp_path / "data", tmp_path / "server.log", "--weights", f"test={random_weights}")
-    latencies, seen, stop = [], {}, threading.Event()
+    answers, seen, stop = [], {}, threading.Event()
 
     def watch(big_id):
         """Health's answer times, and when the big photo was first seen running and done."""
@@ -54,7 +54,7 @@ def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, t
             while not stop.is_set():
                 started = time.perf_counter()
                 assert client.get("/api/health").status_code == 200
-                latencies.append(time.perf_counter() - started)
+                answers.append((started, time.perf_counter()))
                 seen.setdefault(client.get(f"/api/jobs/{big_id}").json()["state"], time.perf_counter())
                 time.sleep(0.05)
 
@@ -82,10 +82,12 @@ def test_ten_clients_fifty_photos_none_lost_and_health_answers(random_weights, t
         assert server.client.get("/api/health").json()["done"] == 51, "a job was duplicated or lost"
         growth = rss_bytes(server.proc.pid) - rss_before
         assert growth < 1.5e9, f"the server grew by {growth / 1e6:.0f} MB for 50 small photos"
-        # Responsiveness, measured against this machine's own model run: were the big photo run on
-        # the event loop, a health check sent while it ran would wait about that long.
-        big_run = seen["done"] - seen.get("running", seen["done"])
-        assert max(latencies) < max(0.25, big_run / 2), (big_run, sorted(latencies)[-5:])
+        # Responsiveness, counted rather than timed (a busy CI machine stalls any process now and
+        # then): were the big photo run on the event loop, no health check could be both sent and
+        # answered while it ran, and the job would never even be seen running.
+        assert "running" in seen, "the big photo was never seen running: did it block the server?"
+        during = [a for a in answers if seen["running"] <= a[0] and a[1] <= seen["done"]]
+        assert len(during) >= 3, (seen, len(answers))
         assert server.interrupt() == 0, "Ctrl-C must stop the server cleanly"
         assert "Traceback" not in server.output(), server.output()
     finally:
