@@ -121,6 +121,23 @@ def pyramid_loss(target, images, levels=4, floor=1e-4):
     return total / (levels + 1)
 
 
+BLOCK_SIZES = (8, 32)  # about a patch of wall and a stretch of sky at 256
+
+
+def block_color_loss(target, images, sizes=BLOCK_SIZES):
+    """L1 between the images' block means, averaged over block sizes: colour over areas.
+
+    A student's colour error lives in the block means (walls, skies, skin):
+    `pyramid_loss` weighs it least by design and pixel L1 mixes it with every
+    edge. This is the training side of `anime_tf.metrics.block_color_shift`.
+    """
+    total = 0.0
+    for size in sizes:
+        pool = lambda x: tf.nn.avg_pool2d(x, size, size, "VALID")  # noqa: E731
+        total += _per_example_mean(tf.abs(pool(target) - pool(images)))
+    return total / len(sizes)
+
+
 FACE_CROP = 64  # eyes, nose and mouth are compared at this size
 
 

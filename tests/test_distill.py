@@ -261,15 +261,15 @@ def test_train_py_distils_without_a_style_folder_and_says_what_is_missing(photos
 def test_every_optional_teacher_term_is_logged_and_finite(photos, random_weights, tmp_path):
     config = distill_config(photos, tmp_path / "run", random_weights, epochs=1, steps_per_epoch=1,
                             content_weight=0.01, style_weight=0.01, color_weight=1.0, tv_weight=1.0,
-                            pyramid_weight=0.5)
+                            pyramid_weight=0.5, block_color_weight=2.0)
     distiller = Trainer(config)
     pairs = teacher_cache.teacher_pairs(data.list_images(photos)[:2], random_weights, 64,
                                         tmp_path / "run" / "teacher_cache")
     batch = next(iter(distiller.strategy.experimental_distribute_dataset(data.distill_dataset(pairs, 64, 2))))
     values = {name: float(value) for name, value in distiller.task.distill_step(batch).items()}
-    terms = ["pixel", "pyramid", "content", "style", "color", "tv"]
+    terms = ["pixel", "pyramid", "block_color", "content", "style", "color", "tv"]
     assert set(values) == {f"distill/{t}" for t in terms} | {"distill/total"}
-    weights = {"pixel": 1.0, "pyramid": 0.5, "content": 0.01, "style": 0.01, "color": 1.0, "tv": 1.0}
+    weights = {"pixel": 1.0, "pyramid": 0.5, "block_color": 2.0, "content": 0.01, "style": 0.01, "color": 1.0, "tv": 1.0}
     assert values["distill/total"] == pytest.approx(sum(w * values[f"distill/{t}"] for t, w in weights.items()),
                                                     rel=1e-5)
     assert all(np.isfinite(v) and v > 0 for v in values.values())

@@ -123,7 +123,7 @@ def test_laplacian_pyramid_bands_add_back_up_to_the_image():
     np.testing.assert_allclose(rebuilt.numpy(), x.numpy(), atol=1e-5)
 
 
-def test_pyramid_loss_weighs_lost_detail_above_a_colour_shift_of_the_same_pixel_error(shared_images):
+def test_pyramid_loss_weighs_lost_detail_above_a_colour_shift_and_block_color_loss_the_reverse(shared_images):
     photo = Image.open(sorted((shared_images / "photos").glob("*.jpg"))[0]).convert("RGB").resize((128, 128))
     start = tf.constant(np.asarray(photo, np.float32)[None] / 127.5 - 1.0)
     blurred = tf.constant(np.asarray(photo.filter(ImageFilter.GaussianBlur(1)), np.float32)[None] / 127.5 - 1.0)
@@ -133,3 +133,8 @@ def test_pyramid_loss_weighs_lost_detail_above_a_colour_shift_of_the_same_pixel_
     np.testing.assert_allclose(losses.pyramid_loss(start, start).numpy(), [0.0], atol=1e-7)
     detail, colour = float(losses.pyramid_loss(start, blurred)[0]), float(losses.pyramid_loss(start, shifted)[0])
     assert colour > 0 and detail > 5 * colour, (detail, colour)
+    # block_color_loss is the other way round: colour over areas, not lines.
+    np.testing.assert_allclose(losses.block_color_loss(start, start).numpy(), [0.0], atol=1e-7)
+    detail, colour = (float(losses.block_color_loss(start, blurred)[0]),
+                      float(losses.block_color_loss(start, shifted)[0]))
+    assert detail > 0 and colour > 5 * detail, (detail, colour)

@@ -128,6 +128,9 @@ class TrainConfig:
                                  "--tv_weight the teacher's style terms (all 0 by default: pixels only).")
     pyramid_weight: float = option(0.0, "Distil: weight of each Laplacian band's relative error against the "
                                    "teacher, which holds its line art where pixel L1 lets it soften.")
+    block_color_weight: float = option(0.0, "Distil: weight of L1 between 8 and 32 px block means against the "
+                                       "teacher: the colour of walls, skies and skin, which the pixel and "
+                                       "pyramid terms weigh little.")
     context_views: bool = option(False, "Distil: every other view is rendered, by teacher and student, with "
                                  "the layer-norm moments of the same place at twice the scale, so the "
                                  "student answers to a picture's statistics as the teacher does (the "

@@ -2,7 +2,8 @@
 
 `train.py --teacher WEIGHTS --width W --blocks B` trains `Generator(width=W,
 blocks=B)` on photos only: L1 against the teacher's pixels, optionally each
-Laplacian band against the teacher's (its outlines), VGG19 conv4_4 content
+Laplacian band against the teacher's (its outlines), block means against
+the teacher's (its colours over areas), VGG19 conv4_4 content
 loss against the teacher's features, and the teacher's style (Gram), colour
 and total variation terms; no discriminator.
 The teacher's outputs are rendered once per view of each photo, on
@@ -117,6 +118,8 @@ class DistillTask:
         terms = {"pixel": (c.pixel_weight, mean(pixel_loss(teacher, student)))}
         if c.pyramid_weight:
             terms["pyramid"] = (c.pyramid_weight, mean(losses.pyramid_loss(teacher, student)))
+        if c.block_color_weight:
+            terms["block_color"] = (c.block_color_weight, mean(losses.block_color_loss(teacher, student)))
         if teacher_features is not None:
             features = self.vgg(student)
             terms["content"] = (c.content_weight, mean(losses.content_loss(teacher_features, features)))
