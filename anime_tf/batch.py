@@ -88,6 +88,13 @@ def positive_int(text):
     return value
 
 
+def whole_number(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive whole number, not {text}")
+    return value
+
+
 def report(prog, message):
     print(f"{prog}: error: {message}", file=sys.stderr)
 

@@ -41,6 +41,7 @@ def build_parser():
     _add_import_weights(commands)
     _add_absl_commands(commands)
     _add_prepare_style(commands)
+    _add_prepare_faces(commands)
     _add_styles(commands)
     video_cli.add_command(commands)
     serve_cli.add_commands(commands)
@@ -98,6 +99,25 @@ def _add_prepare_style(commands):
     p.set_defaults(run=run_prepare_style)
 
 
+def _add_prepare_faces(commands):
+    p = commands.add_parser(
+        "prepare-faces", help="cut aligned face crops from photos, to tune the face pass's weights on",
+        description="Find every face in the photos and write its aligned crop (as the face pass cuts it) "
+        "and jittered copies: rotation, scale, shift, colour.")
+    p.add_argument("sources", nargs="+", help="photos or folders of photos")
+    p.add_argument("--out", required=True, type=Path, help="folder to write the crops to")
+    p.add_argument("--size", type=batch.positive_int, default=config.FACE_CROP_SIZE,
+                   help="edge of the crops (default: %(default)s, the face pass's)")
+    p.add_argument("--augment", type=batch.whole_number, default=3, help="jittered copies per face (default: %(default)s)")
+    p.add_argument("--min-face", type=batch.positive_int, default=96, metavar="PX",
+                   help="leave out faces smaller than this in the photo (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default: %(default)s)")
+    p.add_argument("--face-model", help="MediaPipe face_landmarker.task (default: fetched on first use)")
+    p.add_argument("--recursive", action="store_true", help="also read subfolders")
+    p.add_argument("--overwrite", action="store_true", help="redo crops already written")
+    p.set_defaults(run=run_prepare_faces)
+
+
 def _add_styles(commands):
     p = commands.add_parser(
         "styles", help="list the named styles: their cost and where their weights come from",
@@ -119,6 +139,19 @@ def run_prepare_style(args):
 
     written, failed = prepare_style(args.source, args.out, args.size, args.overwrite, args.recursive)
     print(f"prepared {written} frames in {args.out}" + (f"; {failed} failed" if failed else ""),
+          file=sys.stderr)
+    if written == 0 and failed:
+        return EXIT_UNUSABLE
+    return batch.EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def run_prepare_faces(args):
+    from anime_tf.face.crops import prepare_faces
+
+    written, failed = prepare_faces(args.sources, args.out, size=args.size, augment=args.augment,
+                                    seed=args.seed, min_face=args.min_face, face_model=args.face_model,
+                                    overwrite=args.overwrite, recursive=args.recursive)
+    print(f"wrote {written} face crops to {args.out}" + (f"; {failed} photos failed" if failed else ""),
           file=sys.stderr)
     if written == 0 and failed:
         return EXIT_UNUSABLE

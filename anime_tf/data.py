@@ -170,21 +170,25 @@ def _concat(*parts):
     return tuple(tf.concat(values, axis=0) for values in zip(*parts))
 
 
-def distill_dataset(pairs, size, batch_size, seed=0, start_step=0):
-    """Batches of (photo view, teacher output[, context]) in [-1, 1] from `pairs` of size x size PNGs, from `start_step`.
+def distill_dataset(pairs, size, batch_size, seed=0, start_step=0, parts=None):
+    """Batches of (photo view, teacher output[, context][, boxes, valid]) in [-1, 1] from `pairs` of
+    size x size PNGs, from `start_step`.
 
     Pairs are used as they are: a crop or mirror made here would no longer be
     what the teacher saw (`anime_tf.train.teacher` renders the views). As
     `image_stream`, element k is a pure function of (seed, k), so a resumed
-    run sees the batches it would have seen.
+    run sees the batches it would have seen. `parts`: (boxes, valid) of each
+    pair's face parts (`anime_tf.face.cache.parts_array`), found on the view.
     """
     columns = [tf.constant([str(paths[i]) for paths in pairs]) for i in range(len(pairs[0]))]
     count = tf.constant(len(pairs), tf.int64)
+    boxes, valid = (tf.constant(parts[0]), tf.constant(parts[1])) if parts is not None else (None, None)
 
     def element(k):
         order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, k // count])
         index = order[k % count]
-        return tuple(tf.ensure_shape(decode(paths[index]), [size, size, 3]) * 2.0 - 1.0 for paths in columns)
+        images = tuple(tf.ensure_shape(decode(paths[index]), [size, size, 3]) * 2.0 - 1.0 for paths in columns)
+        return images if boxes is None else (*images, boxes[index], valid[index])
 
     return (tf.data.Dataset.range(start_step * batch_size, tf.int64.max)
             .map(element, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -122,3 +122,30 @@ def test_training_with_faces_adds_the_face_loss(train_data, face_photos, face_mo
     assert 0 < float(values["g/face"]) < 10 and math.isfinite(float(values["g/total"]))
     with pytest.raises(ValueError, match="face_share must be between 0 and 1"):
         TrainConfig.from_preset("hayao", photo_dir="p", style_dir="s", model_dir="m", face_share=1.5)
+
+
+@pytest.mark.slow
+def test_distilling_with_faces_finds_the_views_faces_and_adds_the_face_loss(face_photos, face_model,
+                                                                            random_weights, tmp_path, capfd):
+    """The face loss on each view's faces (a face-pass generator is the teacher's size; a small one tests it)."""
+    config = TrainConfig.from_preset(
+        "hayao", photo_dir=str(face_photos), model_dir=str(tmp_path / "run"), teacher=str(random_weights),
+        width=0.25, blocks=1, faces=True, face_model=str(face_model), face_weight=2.0,
+        image_size=128, batch_size=2, steps_per_epoch=2, epochs=1, save_every_steps=2, vgg_weights="none",
+        pyramid_weight=1.0)
+    trainer = Trainer(config)
+    assert trainer.fit() == 2
+    err = capfd.readouterr().err
+    assert "face=" in err
+    views = sorted((tmp_path / "run" / "teacher_cache").glob("*/.anime_tf_faces.json"))
+    assert len(views) == 1, "the views' faces are cached beside the views"
+    boxes, valid = trainer.task.parts
+    assert valid.any(axis=1).sum() >= 3  # views of the three face photos; scene_10 has none
+    dataset, _ = trainer.task.inputs(data.list_images(face_photos), 0)
+    batch = next(b for b in dataset if b[-1].numpy().any())  # (photo, teacher, boxes, valid)
+    assert batch[2].shape == (2, boxes.shape[1], 4) and batch[3].shape == (2, valid.shape[1])
+    values = {name: float(value) for name, value in trainer.task.distill_step(batch).items()}
+    assert set(values) == {"distill/pixel", "distill/pyramid", "distill/face", "distill/total"}
+    assert values["distill/face"] > 0
+    assert values["distill/total"] == pytest.approx(values["distill/pixel"] + values["distill/pyramid"]
+                                                    + 2.0 * values["distill/face"], rel=1e-5)

@@ -51,6 +51,17 @@ def photo_parts(files, cache_path, face_model=None, progress=True):
     return {f: [tuple(box) for box in entries[Path(f).name]["parts"]] for f in files}
 
 
+def training_parts(files, cache_path, face_model=None):
+    """(boxes, valid) of `parts_array` for training on `files`, or None (and says so) when none has a face."""
+    boxes, valid = parts_array(files, photo_parts(files, cache_path, face_model))
+    with_faces = int(valid.any(axis=1).sum())
+    if not with_faces:
+        print("no faces in the photos: face sampling and the face loss are off", file=sys.stderr)
+        return None
+    print(f"faces in {with_faces} of {len(files)} photos (landmarks cached in {cache_path})", file=sys.stderr)
+    return boxes, valid
+
+
 def parts_array(files, parts):
     """(boxes [N, PARTS_PER_PHOTO, 4] float32, valid [N, PARTS_PER_PHOTO] bool) for tf.data."""
     boxes = np.zeros((len(files), PARTS_PER_PHOTO, 4), np.float32)

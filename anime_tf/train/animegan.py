@@ -92,16 +92,10 @@ class AnimeGANTask:
 
     def face_parts(self, photos):
         """Part boxes of the photos' faces from the cache beside them (found once), or None without faces."""
-        from anime_tf.face.cache import default_cache_path, parts_array, photo_parts
+        from anime_tf.face.cache import default_cache_path, training_parts
 
         cache = self.config.face_cache or default_cache_path(self.config.photo_dir)
-        boxes, valid = parts_array(photos, photo_parts(photos, cache, self.config.face_model))
-        with_faces = int(valid.any(axis=1).sum())
-        if not with_faces:
-            print("no faces in the photos: face sampling and the face loss are off", file=sys.stderr)
-            return None
-        print(f"faces in {with_faces} of {len(photos)} photos (landmarks cached in {cache})", file=sys.stderr)
-        return boxes, valid
+        return training_parts(photos, cache, self.config.face_model)
 
     # --- the terms and the steps ------------------------------------------------------------
 

@@ -5,7 +5,11 @@ blocks=B)` on photos only: L1 against the teacher's pixels, optionally each
 Laplacian band against the teacher's (its outlines), block means against
 the teacher's (its colours over areas), VGG19 conv4_4 content
 loss against the teacher's features, and the teacher's style (Gram), colour
-and total variation terms; no discriminator.
+and total variation terms; no discriminator. With `--faces`, the local face
+loss against the photo (`losses.face_loss`) holds eyes, nose and mouth where
+the photo has them while the other terms hold the teacher's look: a
+generator of the teacher's own size, started from the teacher and tuned on
+face crops (`anime-tf prepare-faces`), is a face-pass generator.
 The teacher's outputs are rendered once per view of each photo, on
 exactly that view (see `anime_tf.train.teacher`). Everything else is the
 loop's (`anime_tf.train.loop.Trainer`): checkpoints and resume, TensorBoard,
@@ -44,11 +48,12 @@ class DistillTask:
 
     def __init__(self, config, strategy):
         self.config, self.strategy = config, strategy
+        self.parts = None  # the views' face parts, with --faces (set by `inputs`)
         c = config
         with strategy.scope():
             self.generator = Generator(width=c.width, blocks=c.blocks)
             self.generator(tf.zeros([1, 32, 32, 3]))
-            uses_vgg = c.content_weight > 0 or c.style_weight > 0
+            uses_vgg = c.content_weight > 0 or c.style_weight > 0 or c.faces
             self.vgg = losses.VGGFeatures(weights=c.vgg_weights_path) if uses_vgg else None
             self.optimizer = keras.optimizers.Adam(self._learning_rate(), global_clipnorm=c.clip_norm)
             self.optimizer.build(self.generator.trainable_variables)
@@ -94,9 +99,18 @@ class DistillTask:
                               context=c.context_views)
         if not pairs:
             raise data.DataError(f"no photo in {c.photo_dir} could be rendered by the teacher")
-        dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start)
+        self.parts = self.view_parts(pairs) if c.faces else None
+        dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start, self.parts)
         samples = next(iter(data.distill_dataset(pairs, c.image_size, SAMPLE_COUNT, c.seed + 7)))
         return dataset, samples
+
+    def view_parts(self, pairs):
+        """Face parts of each photo view, found on the view itself (cached beside the views)."""
+        from anime_tf.face.cache import default_cache_path, training_parts
+
+        views = [str(paths[0]) for paths in pairs]
+        cache = self.config.face_cache or default_cache_path(Path(views[0]).parent)
+        return training_parts(views, cache, self.config.face_model)
 
     def sample_grid(self, samples):
         photo, teacher, *context = samples
@@ -107,8 +121,9 @@ class DistillTask:
         moments = self.generator.norm_moments(context[0]) if context else None
         return self.generator(photo, norm_moments=moments, training=training)
 
-    def distill_terms(self, teacher, student, teacher_features=None, mean=None):
-        """The loss terms {name: (weight, value)} of a student's output against the teacher's.
+    def distill_terms(self, teacher, student, teacher_features=None, mean=None, photo=None, parts=None):
+        """The loss terms {name: (weight, value)} of a student's output against the teacher's
+        (and against the `photo` on its face `parts`, (boxes, valid), when given).
 
         `mean` turns per-example losses into one value (default: this replica's
         share of the global batch mean).
@@ -129,13 +144,17 @@ class DistillTask:
             terms["color"] = (c.color_weight, mean(losses.color_loss(teacher, student)))
         if c.tv_weight:
             terms["tv"] = (c.tv_weight, mean(losses.total_variation_loss(student)))
+        if parts is not None:
+            terms["face"] = (c.face_weight, mean(losses.face_loss(self.vgg, photo, student, *parts)))
         return terms
 
-    def _distill_replica_step(self, photo, teacher, *context):
-        teacher_features = self.vgg(teacher) if self.vgg is not None else None
+    def _distill_replica_step(self, photo, teacher, *rest):
+        context, parts = (rest[:-2], rest[-2:]) if self.parts is not None else (rest, None)
+        uses_features = self.config.content_weight > 0 or self.config.style_weight > 0
+        teacher_features = self.vgg(teacher) if uses_features else None
         with tf.GradientTape() as tape:
             student = tf.cast(self.student(photo, context, training=True), tf.float32)
-            terms = self.distill_terms(teacher, student, teacher_features)
+            terms = self.distill_terms(teacher, student, teacher_features, photo=photo, parts=parts)
             loss = weighted_total(terms)
         apply_gradients(self.optimizer, tape, loss, self.generator.trainable_variables)
         return {**{f"distill/{name}": value for name, (_, value) in terms.items()}, "distill/total": loss}
