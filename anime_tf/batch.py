@@ -45,6 +45,10 @@ def add_io_arguments(parser):
                         "inference does (default: on)")
 
 
+FACE_WEIGHTS_DEFAULT = ("default: the style's face-tuned weights where it has them, such as hayao-faces for "
+                        "hayao; else the whole image's")
+
+
 def add_face_arguments(parser, weights_help):
     """The face-pass flags both stylizing commands share (`anime_tf.face`)."""
     group = parser.add_argument_group("faces (need MediaPipe: pip install 'anime-tf[faces]')")
@@ -157,6 +161,14 @@ def stylize_files_from(args, load_stylizer, prog):
     """`stylize_files` with the flags of `add_io_arguments`."""
     return stylize_files(args.inputs, args.output, load_stylizer, prog, fmt=args.format, quality=args.quality,
                          recursive=args.recursive, overwrite=args.overwrite)
+
+
+def face_weights_from(args, weights):
+    """What stylizes the face crops with --faces: --face-weights, else the style's face-tuned weights
+    (`config.face_style_for`), else None (the whole image's model)."""
+    if not args.faces:
+        return None
+    return args.face_weights or config.face_style_for(weights)
 
 
 def face_pass_from(args, stylizer, face_stylizer=None, crop_size=None):

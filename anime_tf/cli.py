@@ -61,8 +61,8 @@ def _add_stylize(commands):
                    metavar="N", help="tile edge for images too large to run whole (default: %(default)s)")
     p.add_argument("--tile-overlap", type=batch.positive_int, default=config.DEFAULT_TILE_OVERLAP,
                    metavar="N", help="overlap of neighbouring tiles (default: %(default)s)")
-    batch.add_face_arguments(p, "weights for the face crops, any kind --weights takes "
-                             "(default: the same weights)")
+    batch.add_face_arguments(p, f"weights for the face crops, any kind --weights takes "
+                             f"({batch.FACE_WEIGHTS_DEFAULT})")
     p.set_defaults(run=run_stylize)
 
 
@@ -204,9 +204,11 @@ def _load_stylizer(args):
         return Stylizer(weights, keep_brightness=args.keep_brightness, max_side=args.max_side,
                         tile_size=args.tile_size, tile_overlap=args.tile_overlap, progress=True)
 
+    weights = args.weights or args.style or "hayao"
     try:
-        whole = stylizer(args.weights or args.style or "hayao")
-        faces = stylizer(args.face_weights) if args.faces and args.face_weights else None
+        whole = stylizer(weights)
+        face_weights = batch.face_weights_from(args, weights)
+        faces = stylizer(face_weights) if face_weights else None
         return batch.face_pass_from(args, whole, faces)
     except AnimeTFError as err:
         _error(err)

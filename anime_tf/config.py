@@ -38,6 +38,7 @@ class Style:
     prefix: str | None = None  # official: checkpoint prefix inside that folder
     packaged: str | None = None  # shipped: file name in PACKAGED_STYLES_DIR
     about: str = ""
+    face_style: str | None = None  # the style that stylizes this one's face crops by default
 
     @property
     def shipped(self) -> bool:
@@ -69,6 +70,16 @@ STYLES = {
     "hayao-tiny": Style("hayao-tiny", 8.21, packaged="hayao-tiny.weights.h5",
                         about=f"width 0.4, 3 blocks, {DISTILLED}"),
 }
+
+
+def face_style_for(weights) -> str | None:
+    """The face-tuned style the face pass uses for `weights`' crops by default, where one is shipped.
+
+    Only a named style has one: a file or run folder is the user's own model,
+    and its faces are stylized by it unless --face-weights says otherwise.
+    """
+    style = STYLES.get(str(weights)) if isinstance(weights, str) else None
+    return style.face_style if style is not None and style.face_style in STYLES else None
 
 
 def cache_dir() -> Path:

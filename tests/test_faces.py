@@ -355,3 +355,73 @@ def test_psnr_outside_faces_ignores_what_the_face_pass_changes():
     assert metric.psnr_outside_faces(a, inside, [face]) == metric.MAX_PSNR
     assert metric.psnr_outside_faces(a, outside, [face]) < 30
     assert np.isnan(metric.psnr_outside_faces(a, a, [np.array([[0.0, 0.0], [90.0, 70.0]])]))
+
+
+def test_a_style_with_face_weights_stylizes_its_crops_with_them_by_default(monkeypatch, random_weights,
+                                                                           shared_images, face_model, landmarker,
+                                                                           tmp_path):
+    """`--faces` with a named style uses its face-tuned style for the crops; --face-weights overrides it."""
+    import dataclasses
+
+    from anime_tf import config
+    from anime_tf.cli import main
+
+    styles = {**config.STYLES, "faces-test": config.Style("faces-test", 1.0, packaged=str(random_weights)),
+              "hayao-tiny": dataclasses.replace(config.STYLES["hayao-tiny"], face_style="faces-test")}
+    monkeypatch.setattr(config, "STYLES", styles)
+    assert config.face_style_for("hayao-tiny") == "faces-test"
+    assert config.face_style_for("hayao-lite") is None and config.face_style_for(str(random_weights)) is None
+    photo = tmp_path / "portrait_1.png"
+    Image.fromarray(load_rgb(shared_images / "faces" / "portrait_1.jpg", 480)).save(photo)
+    base = ["stylize", str(photo), "--style", "hayao-tiny", "--faces", "--face_model", str(face_model)]
+    assert main(base + ["-o", str(tmp_path / "default")]) == 0
+    assert main(base + ["--face-weights", "hayao-tiny", "-o", str(tmp_path / "own")]) == 0
+    default, own = (np.asarray(Image.open(tmp_path / d / "portrait_1.png")).astype(int) for d in ("default", "own"))
+    import cv2
+
+    rgb = load_rgb(photo)
+    footprint = np.zeros(rgb.shape[:2], np.uint8)
+    for face in landmarker.detect(rgb):
+        x0, y0, x1, y1 = metric.face_box(face, rgb.shape[1], rgb.shape[0])
+        assert np.abs(default - own)[y0:y1, x0:x1].mean() > 5, "the face-tuned weights did not paint the face"
+        corners = cv2.transform(np.array([[[0, 0], [1, 0], [1, 1], [0, 1]]], np.float64),
+                                align.invert(align.alignment_matrix(face, 1)))
+        cv2.fillConvexPoly(footprint, np.round(corners[0]).astype(np.int32), 1)
+    footprint = cv2.dilate(footprint, np.ones((5, 5), np.uint8))  # the warp's interpolation at the edges
+    assert 0 < footprint.mean() < 0.9
+    np.testing.assert_array_equal(default[footprint == 0], own[footprint == 0])  # the rest is the style's own
+
+
+def test_the_server_paints_a_styles_faces_with_its_face_weights(monkeypatch, random_weights, face_model,
+                                                                 shared_images):
+    """Served jobs take the same face weights as the command, and their cache keys change with them."""
+    import dataclasses
+
+    from anime_tf import config
+    from anime_tf.serve.settings import Settings, StyleSpec
+    from anime_tf.serve.work import Models, render
+    from anime_tf.weights import weights_identity
+
+    plain = StyleSpec("tiny", "hayao-tiny")
+    before = plain.identity()
+    styles = {**config.STYLES, "faces-test": config.Style("faces-test", 1.0, packaged=str(random_weights)),
+              "hayao-tiny": dataclasses.replace(config.STYLES["hayao-tiny"], face_style="faces-test")}
+    monkeypatch.setattr(config, "STYLES", styles)
+    assert plain.face_weights == "faces-test"
+    assert plain.identity() == f"{before}+{weights_identity(str(random_weights))}" != before
+    models = Models(Settings(styles=(plain, StyleSpec("lite", "hayao-lite")), faces=True,
+                             face_model=str(face_model)))
+    assert models.face_stylizer("lite") is None
+    face_generator = models.face_stylizer("tiny").generator
+    assert face_generator.width == 1.0 and models.stylizer("tiny").generator.width == 0.4
+    image = Image.fromarray(load_rgb(shared_images / "faces" / "portrait_1.jpg", 320))
+    landmarker = models.new_landmarker()
+    try:
+        painted = np.asarray(models.render("tiny", image, {"faces": True}, landmarker)).astype(int)
+        own = np.asarray(render(models.stylizer("tiny"), image, {"faces": True}, landmarker)).astype(int)
+        plain = np.asarray(models.render("tiny", image, {}, landmarker)).astype(int)
+    finally:
+        landmarker.close()
+    assert painted.shape == own.shape == plain.shape == (*np.asarray(image).shape[:2], 3)
+    assert np.abs(painted - own).mean() > 1, "the face crops were not painted by the face weights"
+    assert np.abs(own - plain).mean() > 0.1  # and both differ from no face pass at all

@@ -19,7 +19,7 @@ from anime_tf.errors import AnimeTFError
 from anime_tf.files import atomic_path
 from anime_tf.imageio import ImageError, load_image, save_image
 from anime_tf.serve.uploads import client_message
-from anime_tf.serve.work import Models, complete, fail, progress_reporter, render
+from anime_tf.serve.work import Models, complete, fail, progress_reporter
 
 QUEUE = "anime-tf"
 JOB_TIMEOUT = 3600  # seconds one photo may take
@@ -84,8 +84,7 @@ def stylize_remote(data, style, identity, options, max_pixels):
         except ImageError as err:
             return {"error": client_message(err, source, "the upload")}
         landmarker = context.face_landmarker() if options.get("faces") else None
-        result = render(context.models.stylizer(style), image, options, landmarker,
-                        progress_reporter(options, report))
+        result = context.models.render(style, image, options, landmarker, progress_reporter(options, report))
         return {"result": save_image(result, Path(folder) / f"result.{options['format']}").read_bytes()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from anime_tf.config import face_style_for
 from anime_tf.weights import weights_identity
 
 # Output sizes the page offers (longer side in pixels; None keeps the photo's size).
@@ -19,14 +20,21 @@ class StyleSpec:
     name: str
     weights: str  # anything `anime_tf.weights.load_generator` takes
 
+    @property
+    def face_weights(self) -> str | None:
+        """What stylizes this style's face crops, when not its own weights (`config.face_style_for`)."""
+        return face_style_for(self.weights)
+
     def identity(self, cache=None) -> str:
-        """What makes this style's output what it is: a hash of its weight files' bytes.
+        """What makes this style's output what it is: a hash of its weight files' bytes (and of its
+        face weights', which change a face-pass result).
 
         Named styles are identified by their official checkpoint, which the
         cache fetches and keeps; a file or folder by its contents, so
         retraining into the same path does not serve stale cached results.
         """
-        return weights_identity(self.weights, cache)
+        own = weights_identity(self.weights, cache)
+        return f"{own}+{weights_identity(self.face_weights, cache)}" if self.face_weights else own
 
 
 @dataclasses.dataclass(frozen=True)

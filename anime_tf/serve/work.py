@@ -30,17 +30,31 @@ class Models:
 
             face_model_path(settings.face_model)
 
-    def stylizer(self, name):
+    def stylizer(self, name, weights=None):
+        """Style `name`'s stylizer (of `weights` when given, such as its face weights), loaded once."""
+        weights = weights or self.settings.style(name).weights
         with self._lock:  # TensorFlow's start-up and tracing are not worth racing for
-            if name not in self._stylizers:
+            if weights not in self._stylizers:
                 from anime_tf.inference import Stylizer
 
-                self._stylizers[name] = Stylizer(self.settings.style(name).weights).warm_up()
-            return self._stylizers[name]
+                self._stylizers[weights] = Stylizer(weights).warm_up()
+            return self._stylizers[weights]
+
+    def face_stylizer(self, name):
+        """The stylizer of the style's face crops, or None where its own weights stylize them."""
+        face_weights = self.settings.style(name).face_weights
+        return self.stylizer(name, face_weights) if face_weights else None
+
+    def render(self, name, image, options, landmarker=None, on_progress=None):
+        """`render` with style `name`'s stylizers."""
+        face_stylizer = self.face_stylizer(name) if options.get("faces") else None
+        return render(self.stylizer(name), image, options, landmarker, on_progress, face_stylizer)
 
     def load_all(self):
         for style in self.settings.styles:
             self.stylizer(style.name)
+            if self.settings.faces:
+                self.face_stylizer(style.name)
 
     def new_landmarker(self):
         """A Face Landmarker for one thread (MediaPipe's graphs are not shared between threads)."""
@@ -49,13 +63,14 @@ class Models:
         return FaceLandmarker(self.settings.face_model)
 
 
-def render(stylizer, image, options, landmarker=None, on_progress=None):
-    """A PIL image stylized with `options` (max_side, faces) exactly as `anime-tf stylize` does."""
+def render(stylizer, image, options, landmarker=None, on_progress=None, face_stylizer=None):
+    """A PIL image stylized with `options` (max_side, faces) exactly as `anime-tf stylize` does
+    (`face_stylizer`: what stylizes the face crops, as --face-weights)."""
     max_side = options.get("max_side")
     if options.get("faces"):
         from anime_tf.face.paint import FacePainter
 
-        painter = FacePainter(stylizer, landmarker, max_side=max_side)
+        painter = FacePainter(stylizer, landmarker, face_stylizer=face_stylizer, max_side=max_side)
         return stylize_image(image, functools.partial(painter.stylize_array, on_progress=on_progress))
     return stylize_image(image, functools.partial(stylizer.stylize_array, on_progress=on_progress),
                          max_side)
@@ -170,8 +185,8 @@ class LocalWorkers:
         try:
             image = load_image(self.files.input(job["id"]), max_pixels=self.models.settings.max_pixels)
             report = functools.partial(self.store.set_progress, job["id"])
-            result = render(self.models.stylizer(job["style"]), image, job["options"], landmarker,
-                            progress_reporter(job["options"], report))
+            result = self.models.render(job["style"], image, job["options"], landmarker,
+                                        progress_reporter(job["options"], report))
             dest = save_image(result, self.files.result(job), overwrite=True)
         except ImageError as err:
             fail(self.store, self.files, job, client_message(err, self.files.input(job["id"]), job["name"]))

@@ -33,7 +33,7 @@ def add_command(commands):
     p.add_argument("--keep-brightness", action=argparse.BooleanOptionalAction, default=True,
                    help="match each frame's brightness to the input's, as `stylize` does (default: on)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    batch.add_face_arguments(p, "weights for the face crops (default: those of the whole frame)")
+    batch.add_face_arguments(p, f"weights for the face crops ({batch.FACE_WEIGHTS_DEFAULT})")
     p.set_defaults(run=run_video)
 
 
@@ -116,11 +116,12 @@ def with_faces(frame_model, stylizer, face_stylizer, settings, *, face_weights=N
     return FaceFrames(frame_model, painter), settings
 
 
-def faces_from(args, frame_model, stylizer, face_stylizer, settings, crop_size=None):
+def faces_from(args, frame_model, stylizer, face_stylizer, settings, crop_size=None, face_weights=None):
     """`with_faces` when --faces is given (the flags of `batch.add_face_arguments`), else unchanged."""
     if not args.faces:
         return frame_model, settings
-    return with_faces(frame_model, stylizer, face_stylizer, settings, face_weights=args.face_weights,
+    return with_faces(frame_model, stylizer, face_stylizer, settings,
+                      face_weights=face_weights or args.face_weights,
                       face_model=args.face_model, crop_size=args.face_crop_size or crop_size,
                       max_side=args.max_side)
 
@@ -133,10 +134,11 @@ def _frame_model(args):
     weights = args.weights or args.style or "hayao"
     try:
         stylizer = Stylizer(weights, keep_brightness=args.keep_brightness)
-        face_stylizer = (Stylizer(args.face_weights, keep_brightness=args.keep_brightness)
-                         if args.face_weights else None)
+        face_weights = batch.face_weights_from(args, weights)
+        face_stylizer = Stylizer(face_weights, keep_brightness=args.keep_brightness) if face_weights else None
         settings = {"weights": weights_identity(weights), "keep_brightness": args.keep_brightness}
-        return faces_from(args, KerasFrames(stylizer, smooth=args.smooth), stylizer, face_stylizer, settings)
+        return faces_from(args, KerasFrames(stylizer, smooth=args.smooth), stylizer, face_stylizer, settings,
+                          face_weights=face_weights)
     except AnimeTFError as err:
         _fail(err)
         return None
