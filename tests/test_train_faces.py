@@ -8,6 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from anime_tf import data
+from anime_tf.train import teacher as teacher_cache
 from anime_tf.train.config import TrainConfig
 from anime_tf.train.loop import Trainer
 from training import SMALL
@@ -137,10 +138,13 @@ def test_distilling_with_faces_finds_the_views_faces_and_adds_the_face_loss(face
     assert trainer.fit() == 2
     err = capfd.readouterr().err
     assert "face=" in err
-    views = sorted((tmp_path / "run" / "teacher_cache").glob("*/.anime_tf_faces.json"))
-    assert len(views) == 1, "the views' faces are cached beside the views"
+    assert "faces in" in err and " views (landmarks cached in" in err
+    assert (face_photos / ".anime_tf_faces.json").exists(), "faces are found on the photos, cached beside them"
     boxes, valid = trainer.task.parts
-    assert valid.any(axis=1).sum() >= 3  # views of the three face photos; scene_10 has none
+    names = [Path(paths[0]).name for paths in teacher_cache.teacher_pairs(
+        data.list_images(face_photos), random_weights, 128, tmp_path / "run" / "teacher_cache")]
+    with_parts = {name.split(".jpg")[0] for name, has in zip(names, valid.any(axis=1)) if has}
+    assert with_parts == {"portrait_1", "group_classroom", "portrait_2"}  # scene_10 has no face
     dataset, _ = trainer.task.inputs(data.list_images(face_photos), 0)
     batch = next(b for b in dataset if b[-1].numpy().any())  # (photo, teacher, boxes, valid)
     assert batch[2].shape == (2, boxes.shape[1], 4) and batch[3].shape == (2, valid.shape[1])
@@ -149,3 +153,29 @@ def test_distilling_with_faces_finds_the_views_faces_and_adds_the_face_loss(face
     assert values["distill/face"] > 0
     assert values["distill/total"] == pytest.approx(values["distill/pixel"] + values["distill/pyramid"]
                                                     + 2.0 * values["distill/face"], rel=1e-5)
+
+
+def test_view_boxes_follow_each_view_and_its_mirror(tmp_path):
+    """Parts found once on a photo land where each rendered view shows them."""
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[40:80, 180:240] = 255  # a part at x 0.6-0.8, y 0.2-0.4
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    found = teacher_cache.view_boxes([(0.6, 0.2, 0.8, 0.4)], (300, 200), path, 128, 96)
+    kept = 0
+    for k, scale in enumerate(teacher_cache.DISTILL_SCALES):
+        rgb = teacher_cache.scaled_photo(path, round(scale * 128))
+        for v in range(teacher_cache.views_per_scale(128, 96)):
+            view, _ = teacher_cache.photo_view(rgb, path, k, v, 96)
+            boxes = found[teacher_cache.pair_paths(tmp_path, path, k, v)[0].name]
+            white = view.mean(axis=-1) > 128
+            for x0, y0, x1, y1 in boxes:
+                kept += 1
+                x0, y0, x1, y1 = (int(round(c * 96)) for c in (x0, y0, x1, y1))
+                assert white[y0 + 2:y1 - 2, x0 + 2:x1 - 2].all()  # the part is where the box says
+                outside = np.ones_like(white)
+                outside[max(y0 - 3, 0):y1 + 3, max(x0 - 3, 0):x1 + 3] = False
+                assert not white[outside].any()
+            if not boxes:
+                assert white.sum() < 0.8 * 40 * 60 * (scale * 128 / 200) ** 2  # mostly out of view
+    assert kept >= 2

@@ -53,12 +53,17 @@ def photo_parts(files, cache_path, face_model=None, progress=True):
 
 def training_parts(files, cache_path, face_model=None):
     """(boxes, valid) of `parts_array` for training on `files`, or None (and says so) when none has a face."""
-    boxes, valid = parts_array(files, photo_parts(files, cache_path, face_model))
+    return usable_parts(files, photo_parts(files, cache_path, face_model), f"landmarks cached in {cache_path}")
+
+
+def usable_parts(files, parts, where, what="photos"):
+    """`parts_array(files, parts)`, or None when no file has a part; says which it is."""
+    boxes, valid = parts_array(files, parts)
     with_faces = int(valid.any(axis=1).sum())
     if not with_faces:
-        print("no faces in the photos: face sampling and the face loss are off", file=sys.stderr)
+        print(f"no faces in the {what}: face sampling and the face loss are off", file=sys.stderr)
         return None
-    print(f"faces in {with_faces} of {len(files)} photos (landmarks cached in {cache_path})", file=sys.stderr)
+    print(f"faces in {with_faces} of {len(files)} {what} ({where})", file=sys.stderr)
     return boxes, valid
 
 

@@ -31,7 +31,7 @@ from anime_tf.models import Generator
 from anime_tf.train.slicing import slice_teacher
 from anime_tf.train.steps import (apply_gradients, average, distributed, model_variables, sample_grid, schedule,
                                   weighted_total)
-from anime_tf.train.teacher import teacher_pairs
+from anime_tf.train.teacher import stored_size, teacher_pairs, view_boxes
 from anime_tf.weights import GENERATOR_WEIGHTS_FILE, load_generator
 
 FINAL_LR_FRACTION = 0.05
@@ -99,18 +99,26 @@ class DistillTask:
                               context=c.context_views)
         if not pairs:
             raise data.DataError(f"no photo in {c.photo_dir} could be rendered by the teacher")
-        self.parts = self.view_parts(pairs) if c.faces else None
+        self.parts = self.view_parts(photos, pairs) if c.faces else None
         dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start, self.parts)
         samples = next(iter(data.distill_dataset(pairs, c.image_size, SAMPLE_COUNT, c.seed + 7)))
         return dataset, samples
 
-    def view_parts(self, pairs):
-        """Face parts of each photo view, found on the view itself (cached beside the views)."""
-        from anime_tf.face.cache import default_cache_path, training_parts
+    def view_parts(self, photos, pairs):
+        """Face parts of each photo view: found once on the photos (cached beside them), then moved
+        into each view, so a view that shows an eye or a mouth holds it even without the whole face."""
+        from anime_tf.face.cache import default_cache_path, photo_parts, usable_parts
 
+        c = self.config
+        cache = c.face_cache or default_cache_path(c.photo_dir)
+        by_view = {}
+        for photo, boxes in photo_parts(photos, cache, c.face_model).items():
+            size = stored_size(photo)
+            if boxes and size:
+                by_view.update(view_boxes(boxes, size, photo, c.teacher_size or c.image_size, c.image_size))
         views = [str(paths[0]) for paths in pairs]
-        cache = self.config.face_cache or default_cache_path(Path(views[0]).parent)
-        return training_parts(views, cache, self.config.face_model)
+        return usable_parts(views, {v: by_view.get(Path(v).name, []) for v in views},
+                            f"landmarks cached in {cache}", what="views")
 
     def sample_grid(self, samples):
         photo, teacher, *context = samples

@@ -47,6 +47,7 @@ from anime_tf.weights import weights_identity
 DISTILL_SCALES = (1.0, 1.125, 1.25)
 CONTEXT_SCALE = 2.0
 MANIFEST = "teacher.json"
+EXIF_ORIENTATION = 0x0112
 
 
 def views_per_scale(size, crop):
@@ -69,17 +70,58 @@ def pair_paths(folder, photo, scale_index, view_index, context=False):
 def scaled_photo(path, shorter_side):
     """The photo as uint8 RGB with its shorter side `shorter_side` (Lanczos, as prepare-style)."""
     image = split_alpha(load_image(path))[0]
-    scale = shorter_side / min(image.size)
-    size = (max(shorter_side, round(image.width * scale)), max(shorter_side, round(image.height * scale)))
-    return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+    height, width = scaled_shape(image.size, shorter_side)
+    return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
 
 
 def photo_view(rgb, photo, scale_index, view_index, crop):
     """(the crop x crop view `view_index` of a scaled photo, its centre (y, x)): a fixed place per
     (photo, scale, view), odd views mirrored."""
-    rng = np.random.default_rng([zlib.crc32(Path(photo).name.encode()), scale_index, view_index])
-    y, x = (rng.integers(0, room + 1) for room in (rgb.shape[0] - crop, rgb.shape[1] - crop))
+    y, x = view_corner(rgb.shape[:2], photo, scale_index, view_index, crop)
     return _mirrored(rgb[y:y + crop, x:x + crop], view_index), (y + crop / 2, x + crop / 2)
+
+
+def view_corner(shape, photo, scale_index, view_index, crop):
+    """The (y, x) of view `view_index`'s top left corner in a scaled photo of `shape` (height, width)."""
+    rng = np.random.default_rng([zlib.crc32(Path(photo).name.encode()), scale_index, view_index])
+    return tuple(int(rng.integers(0, room + 1)) for room in (shape[0] - crop, shape[1] - crop))
+
+
+def stored_size(path):
+    """(width, height) of the photo's pixels as stored, or None where EXIF turns them (face parts are
+    found on the stored pixels, the views cut from the turned ones)."""
+    try:
+        with Image.open(path) as image:
+            return image.size if image.getexif().get(EXIF_ORIENTATION, 1) == 1 else None
+    except OSError:
+        return None
+
+
+def scaled_shape(image_size, shorter_side):
+    """(height, width) of `scaled_photo` for a photo of `image_size` (width, height)."""
+    scale = shorter_side / min(image_size)
+    return max(shorter_side, round(image_size[1] * scale)), max(shorter_side, round(image_size[0] * scale))
+
+
+def view_boxes(boxes, image_size, photo, size, crop, inside=0.8):
+    """{view PNG name: boxes} for every scale and view of `photo`: its part `boxes` (x0, y0, x1, y1
+    fractions of the photo of `image_size`) as fractions of each view, mirrored with it. A part
+    less than `inside` within a view is left out of it, so a view holds the parts it shows."""
+    found = {}
+    for k, scale in enumerate(DISTILL_SCALES):
+        height, width = scaled_shape(image_size, round(scale * size))
+        for v in range(views_per_scale(size, crop)):
+            y, x = view_corner((height, width), photo, k, v, crop)
+            kept = []
+            for x0, y0, x1, y1 in boxes:
+                box = np.array([x0 * width - x, y0 * height - y, x1 * width - x, y1 * height - y]) / crop
+                clipped = np.clip(box, 0, 1)
+                area = np.prod(box[2:] - box[:2])
+                if area > 0 and np.prod(np.maximum(clipped[2:] - clipped[:2], 0)) >= inside * area:
+                    kept.append((1 - clipped[2], clipped[1], 1 - clipped[0], clipped[3]) if v % 2
+                                else tuple(clipped))
+            found[pair_paths(Path(), photo, k, v)[0].name] = kept
+    return found
 
 
 def _mirrored(view, view_index):
