@@ -108,8 +108,9 @@ def _add_prepare_faces(commands):
     p.add_argument("--out", required=True, type=Path, help="folder to write the crops to")
     p.add_argument("--size", type=batch.positive_int, default=config.FACE_CROP_SIZE,
                    help="edge of the crops (default: %(default)s, the face pass's)")
-    p.add_argument("--augment", type=batch.whole_number, default=3, help="jittered copies per face (default: %(default)s)")
-    p.add_argument("--min-face", type=batch.positive_int, default=96, metavar="PX",
+    p.add_argument("--augment", type=batch.whole_number, default=3,
+                   help="jittered copies per face (default: %(default)s)")
+    p.add_argument("--min-face", type=batch.positive_int, default=config.FACE_TRAINING_MIN, metavar="PX",
                    help="leave out faces smaller than this in the photo (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default: %(default)s)")
     p.add_argument("--face-model", help="MediaPipe face_landmarker.task (default: fetched on first use)")
@@ -148,12 +149,12 @@ def run_prepare_style(args):
 def run_prepare_faces(args):
     from anime_tf.face.crops import prepare_faces
 
-    written, failed = prepare_faces(args.sources, args.out, size=args.size, augment=args.augment,
-                                    seed=args.seed, min_face=args.min_face, face_model=args.face_model,
-                                    overwrite=args.overwrite, recursive=args.recursive)
-    print(f"wrote {written} face crops to {args.out}" + (f"; {failed} photos failed" if failed else ""),
-          file=sys.stderr)
-    if written == 0 and failed:
+    written, kept, failed = prepare_faces(args.sources, args.out, size=args.size, augment=args.augment,
+                                          seed=args.seed, min_face=args.min_face, face_model=args.face_model,
+                                          overwrite=args.overwrite, recursive=args.recursive)
+    print(f"wrote {written} face crops to {args.out}" + (f" ({kept} already there)" if kept else "")
+          + (f"; {failed} photos failed" if failed else ""), file=sys.stderr)
+    if written + kept == 0 and failed:
         return EXIT_UNUSABLE
     return batch.EXIT_SOME_FAILED if failed else EXIT_OK
 

@@ -127,6 +127,9 @@ MAX_FACES = 16
 # in the output (its own resolution), at least FACE_CROP_SIZE (small faces are stylized larger, which
 # keeps eyes and mouths) and at most FACE_CROP_MAX (time and memory).
 FACE_CROP_SIZE = 512
+# `anime-tf prepare-faces` leaves out faces under this many photo pixels across (the crop's face area):
+# the face pass still paints such faces, but from so few pixels a crop is blur.
+FACE_TRAINING_MIN = 24
 FACE_CROP_MAX = 1536
 # The pasted crop fades out over this fraction of its side, so no seam shows.
 FACE_FEATHER = 0.125

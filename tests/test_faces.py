@@ -425,3 +425,34 @@ def test_the_server_paints_a_styles_faces_with_its_face_weights(monkeypatch, ran
     assert painted.shape == own.shape == plain.shape == (*np.asarray(image).shape[:2], 3)
     assert np.abs(painted - own).mean() > 1, "the face crops were not painted by the face weights"
     assert np.abs(own - plain).mean() > 0.1  # and both differ from no face pass at all
+
+
+def test_prepare_faces_writes_each_faces_aligned_crop_and_jittered_copies(shared_images, face_model, landmarker,
+                                                                           tmp_path, capsys):
+    from anime_tf.cli import main
+    from anime_tf.face.crops import found_again
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(load_rgb(shared_images / "faces" / "portrait_1.jpg", 480)).save(inputs / "portrait_1.png")
+    Image.fromarray(load_rgb(shared_images / "photos" / "scene_10.jpg", 480)).save(inputs / "scene_10.png")
+    (inputs / "broken.jpg").write_bytes((shared_images / "faces" / "portrait_0.jpg").read_bytes()[:3000])
+    base = ["prepare-faces", str(inputs), "--out", str(tmp_path / "out"), "--augment", "2",
+            "--face-model", str(face_model)]
+    assert main(base) == 1  # the broken photo is reported, the others are prepared
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "wrote 6 face crops" in err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"portrait_1.f{f}.{c}.png" for f in (0, 1) for c in (0, 1, 2)]  # scene_10 has no face
+    for face in (0, 1):
+        own, *copies = (np.asarray(Image.open(tmp_path / "out" / f"portrait_1.f{face}.{c}.png")) for c in (0, 1, 2))
+        assert own.shape == (512, 512, 3)
+        (found,) = [f for f in landmarker.detect(own) if np.abs(f.mean(axis=0) - 256).max() < 128]
+        right, left = found[list(align.RIGHT_EYE_CORNERS)].mean(axis=0), found[list(align.LEFT_EYE_CORNERS)].mean(axis=0)
+        assert abs(right[1] - left[1]) < 0.03 * 512, "the crop is upright: the eyes are level"
+        assert 0.15 * 512 < left[0] - right[0] < 0.4 * 512, "the face is about half the crop's width"
+        for copy in copies:
+            assert np.abs(copy.astype(int) - own).mean() > 3 and found_again(landmarker, copy)
+    assert not found_again(landmarker, load_rgb(shared_images / "photos" / "scene_10.jpg", 512)[:512, :512])
+    assert main(base) == 1
+    assert "wrote 0 face crops" in (err := capsys.readouterr().err) and "(6 already there)" in err, err

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 from tqdm import tqdm
 
+from anime_tf import config
 from anime_tf.face.align import alignment_matrix, source_side, warp
 from anime_tf.files import OutputExistsError
 from anime_tf.imageio import ImageError, find_images, load_image, save_image, split_alpha
@@ -28,7 +29,6 @@ MAX_ROTATION = 8.0  # degrees
 SCALES = (0.9, 1.15)
 MAX_SHIFT = 0.04  # of the crop's side
 MAX_COLOUR = 0.12  # brightness and saturation change, either way
-MIN_FACE = 96  # photo pixels across the crop's face area (half the crop)
 
 
 def jittered(matrix, size, rng):
@@ -53,7 +53,7 @@ def found_again(landmarker, crop):
     return any(np.abs(face.mean(axis=0) - middle).max() < crop.shape[0] / 4 for face in landmarker.detect(crop))
 
 
-def face_crops(rgb, faces, size, augment, rng, min_face=MIN_FACE, keep=lambda crop: True):
+def face_crops(rgb, faces, size, augment, rng, min_face=config.FACE_TRAINING_MIN, keep=lambda crop: True):
     """[(face index, copy index, crop)]: copy 0 is the face pass's own crop, the rest jittered.
 
     `keep(crop)` says whether a face's own crop is a face worth training on.
@@ -72,16 +72,17 @@ def face_crops(rgb, faces, size, augment, rng, min_face=MIN_FACE, keep=lambda cr
     return crops
 
 
-def prepare_faces(sources, out, *, size=512, augment=3, seed=0, min_face=MIN_FACE, face_model=None,
-                  overwrite=False, recursive=False):
-    """Write the crops of every face in `sources` to `out`; returns (crops written, photos failed)."""
+def prepare_faces(sources, out, *, size=config.FACE_CROP_SIZE, augment=3, seed=0, min_face=config.FACE_TRAINING_MIN,
+                  face_model=None, overwrite=False, recursive=False):
+    """Write the crops of every face in `sources` to `out`; returns (crops written, crops already
+    there and kept, photos failed)."""
     from anime_tf.face.landmarks import FaceLandmarker
 
     pairs, problems = find_images([str(s) for s in sources], recursive=recursive)
     for problem in problems:
         print(f"prepare-faces: error: {problem}", file=sys.stderr)
     rng = np.random.default_rng(seed)
-    written = failed = 0
+    written = kept = failed = 0
     with FaceLandmarker(face_model) as landmarker:
         for path, relative in tqdm(pairs, desc="prepare-faces", unit="photo", file=sys.stderr):
             try:
@@ -98,5 +99,5 @@ def prepare_faces(sources, out, *, size=512, augment=3, seed=0, min_face=MIN_FAC
                     save_image(Image.fromarray(crop), Path(out) / f"{stem}.f{face}.{copy}.png", overwrite=overwrite)
                     written += 1
                 except OutputExistsError:
-                    continue  # already prepared: a second run only adds what is new
-    return written, failed + len(problems)
+                    kept += 1  # already prepared: a second run only adds what is new
+    return written, kept, failed + len(problems)
