@@ -124,13 +124,19 @@ FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0
 # Most faces the landmarker looks for in one image.
 MAX_FACES = 16
 # Face crops (face2paint) are square, the face about half their width: as many pixels as the face has
-# in the output (its own resolution), at least FACE_CROP_SIZE (small faces are stylized larger, which
+# in the photo (its own resolution, whatever the output's size), at least FACE_CROP_SIZE (small faces are stylized larger, which
 # keeps eyes and mouths) and at most FACE_CROP_MAX (time and memory).
 FACE_CROP_SIZE = 512
 # `anime-tf prepare-faces` leaves out faces under this many photo pixels across (the crop's face area):
 # the face pass still paints such faces, but from so few pixels a crop is blur.
 FACE_TRAINING_MIN = 24
 FACE_CROP_MAX = 1536
+# A face crop's colours and shading (below a Gaussian of this fraction of its side) come from the
+# whole-image result beneath it, its detail from the crop. On tuned-on faces (bsds500/train and three
+# shared portraits) 1/32 keeps at least 0.87 of full resolution's strength (brightness alone: 0.77) at
+# about the same landmark error; 1/64 is stronger, 1/16 loses fewer small faces
+# (docs/notes/2026-12-faces.md).
+FACE_TONE_BLUR = 1 / 32
 # The pasted crop fades out over this fraction of its side, so no seam shows.
 FACE_FEATHER = 0.125
 

@@ -78,6 +78,17 @@ def feather_mask(size, feather):
     return ramp[:, None] * ramp[None, :]
 
 
+def match_low_frequencies(crop, beneath, sigma):
+    """`crop`'s detail on `beneath`'s colours and shading (uint8 arrays of one size).
+
+    The result's frequencies above a Gaussian of `sigma` pixels are `crop`'s, those below it `beneath`'s.
+    """
+    crop = crop[..., :3].astype(np.float32)
+    detail = crop - cv2.GaussianBlur(crop, (0, 0), sigma)
+    tone = cv2.GaussianBlur(beneath[..., :3].astype(np.float32), (0, 0), sigma)
+    return np.clip(detail + tone + 0.5, 0, 255).astype(np.uint8)
+
+
 def paste(target, crop, matrix, mask):
     """Blend `crop` (aligned by `matrix`, target pixels to crop pixels) into `target` in place.
 

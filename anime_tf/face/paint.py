@@ -5,11 +5,18 @@ edge model, `--max-side`) sees faces a few dozen pixels wide and warps eyes
 and mouths. Here every face is also cut from the original photo, upright and
 about half the crop's width, stylized at the crop's size, and warped back
 with a feathered edge, so eyes, nose and mouth stay where they were. A
-crop has the face's own resolution in the output (at least
-`config.FACE_CROP_SIZE`, at most `config.FACE_CROP_MAX`), so a large face
-is never stylized from fewer pixels than the output gives it. Each
-crop takes the brightness of the whole-image result beneath it, so faces keep
-the image's tone. Pixels away from faces are exactly the plain stylization's.
+crop has the face's own resolution in the photo (at least
+`config.FACE_CROP_SIZE`, at most `config.FACE_CROP_MAX`), whatever size the
+output is, so a large face is never stylized from fewer pixels than full
+resolution gives it; a smaller output takes the crop scaled down.
+
+A crop stylized larger than the face's own size comes out weaker (flatter
+colours, fainter shading: 0.77 of full resolution's strength where a crop is
+twice the face's size). So each crop keeps only its detail (lines, eyes,
+mouths: what holds the face's shape) and takes its colours and shading, the
+frequencies below `config.FACE_TONE_BLUR` of its side, from the whole-image
+result beneath it: the face keeps the image's tone and the strength of its
+stylization. Pixels away from faces are exactly the plain stylization's.
 """
 from __future__ import annotations
 
@@ -17,8 +24,9 @@ import numpy as np
 from PIL import Image
 
 from anime_tf import config
-from anime_tf.face.align import alignment_matrix, feather_mask, paste, scaled, source_side, warp
-from anime_tf.imageio import match_brightness, shrink_to, stylize_image
+from anime_tf.face.align import (alignment_matrix, feather_mask, match_low_frequencies, paste, scaled, source_side,
+                                 warp)
+from anime_tf.imageio import shrink_to, stylize_image
 
 
 class FacePainter:
@@ -27,7 +35,7 @@ class FacePainter:
     `landmarker`: an `anime_tf.face.FaceLandmarker`.
     `face_stylizer`: stylizes the face crops (default: `stylizer`).
     `crop_size`: edge of the aligned face crops (None: each face's own size in
-    the output, within `config.FACE_CROP_SIZE` and `config.FACE_CROP_MAX`).
+    the photo, within `config.FACE_CROP_SIZE` and `config.FACE_CROP_MAX`).
     `max_side`: the whole image is stylized at most this large; faces are
     cut from the full-resolution photo whatever it is.
     """
@@ -62,22 +70,22 @@ class FacePainter:
         """Paste a stylized aligned crop of `rgb` for each face (478x2 landmarks in `rgb`'s pixels) into `out`."""
         sx, sy = out.shape[1] / rgb.shape[1], out.shape[0] / rgb.shape[0]
         for done, face in enumerate(faces, 2):
-            side = self.crop_side(face, (sx + sy) / 2)
+            side = self.crop_side(face)
             size = (side, side)
             matrix = alignment_matrix(face, side)  # photo pixels to crop pixels
             in_out = scaled(matrix, sx, sy)  # output pixels to crop pixels
             painted = self._stylize_crop(warp(rgb, matrix, size))
-            painted = match_brightness(painted, warp(out, in_out, size))
+            painted = match_low_frequencies(painted, warp(out, in_out, size), config.FACE_TONE_BLUR * side)
             paste(out, painted, in_out, self._mask(side))
             if on_progress:
                 on_progress(done, 1 + len(faces))
         return out
 
-    def crop_side(self, face, output_scale):
-        """The crop's edge for `face` (landmarks in photo pixels) in an output `output_scale` times the photo."""
+    def crop_side(self, face):
+        """The crop's edge for `face` (landmarks in photo pixels): the photo pixels its crop covers."""
         if self.crop_size:
             return self.crop_size
-        own = source_side(alignment_matrix(face, 1)) * output_scale
+        own = source_side(alignment_matrix(face, 1))
         return int(np.clip(round(own), config.FACE_CROP_SIZE, config.FACE_CROP_MAX))
 
     def close(self):
