@@ -139,6 +139,16 @@ FACE_CROP_MAX = 1536
 FACE_TONE_BLUR = 1 / 32
 # The pasted crop fades out over this fraction of its side, so no seam shows.
 FACE_FEATHER = 0.125
+# Raised whenever the face pass paints other pixels with the same settings (2: crops at the face's
+# size in the photo, tone from the result beneath), so that a resumed video or a cached web result
+# made by an earlier version is not mixed with this one's.
+FACE_PASS_VERSION = 2
+
+
+def face_pass_rule() -> dict:
+    """What the face pass paints by beyond its settings; part of video resume and web cache keys."""
+    return {"version": FACE_PASS_VERSION, "crop": [FACE_CROP_SIZE, FACE_CROP_MAX],
+            "tone_blur": FACE_TONE_BLUR, "feather": FACE_FEATHER}
 
 
 def face_model_url() -> str:

@@ -65,3 +65,17 @@ def test_client_file_names_are_text_never_paths(sent, shown):
 
 def test_zip_names_are_unique():
     assert unique_names(["a.png", "A.png", "a.png", "b"]) == ["a.png", "A (2).png", "a (3).png", "b"]
+
+
+def test_a_face_result_is_cached_under_the_face_pass_that_painted_it(monkeypatch):
+    """After an upgrade changes how faces are painted, a cached face result is not served again."""
+    from anime_tf import config
+    from anime_tf.serve.app import keyed_options
+    from anime_tf.serve.cache import cache_key
+
+    faces, plain = ({"faces": on, "max_side": 512, "format": "png"} for on in (True, False))
+    before = [cache_key("pixels", "weights", keyed_options(o)) for o in (faces, plain)]
+    monkeypatch.setattr(config, "FACE_PASS_VERSION", config.FACE_PASS_VERSION + 1)
+    after = [cache_key("pixels", "weights", keyed_options(o)) for o in (faces, plain)]
+    assert before[0] != after[0], "a face result painted by another face pass would be served"
+    assert before[1] == after[1], "results without faces do not depend on the face pass"

@@ -352,3 +352,24 @@ def test_landmark_smoothing_halves_the_jitter_of_a_real_face(landmarker):
     assert jitter(smoothed) < 0.7 * jitter(raw)
     lag = np.mean([np.linalg.norm(a - b, axis=1).mean() / inter_ocular(a) for a, b in zip(raw, smoothed)])
     assert lag < 0.03  # within 3% of the eye distance of where MediaPipe puts the face
+
+
+def test_a_video_with_faces_resumes_only_under_the_same_face_pass(random_weights, face_model, tmp_path,
+                                                                  monkeypatch):
+    """Segments painted by an earlier face pass (another crop or tone rule) are never joined to this one's."""
+    from anime_tf import config
+    from anime_tf.inference import Stylizer
+    from anime_tf.video.cli import with_faces
+    from anime_tf.video.parts import Parts, job_of
+
+    stylizer, source, out = Stylizer(random_weights), tmp_path / "in.mkv", tmp_path / "out.mp4"
+    source.write_bytes(b"a clip")
+
+    def job():
+        return job_of(source, with_faces(None, stylizer, None, {"weights": "w"}, face_model=face_model)[1])
+
+    Parts.open(out, job())
+    assert Parts.open(out, job()).job == job()  # the same face pass resumes
+    monkeypatch.setattr(config, "FACE_TONE_BLUR", config.FACE_TONE_BLUR / 2)
+    with pytest.raises(io.VideoError, match=r"other settings \(face_pass\)"):
+        Parts.open(out, job())

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anime_tf import __version__
+from anime_tf import __version__, config
 from anime_tf.serve import schemas, streams
 from anime_tf.serve.cache import cache_key
 from anime_tf.serve.settings import JOB_ID_BYTES, OUTPUT_FORMATS, PAGE_SIZES
@@ -201,6 +201,12 @@ def check_client_quota(service, client, count):
                             "at once, try again when some are done", headers={"Retry-After": str(retry)})
 
 
+def keyed_options(options):
+    """The options a cached result is keyed by: with faces, also the face pass's own rule, so that
+    results an earlier version painted are not served after an upgrade."""
+    return {**options, "face_pass": config.face_pass_rule()} if options.get("faces") else options
+
+
 def accept_file(service, upload, style, options, client):
     """A job for one uploaded file: failed (with the reason), done from the cache, or queued."""
     name = display_name(upload.filename)
@@ -210,7 +216,7 @@ def accept_file(service, upload, style, options, client):
                              service.settings.max_pixels)
     if checked.error:
         return job | {"state": "failed", "error": checked.error, "too_large": checked.too_large}
-    job["cache_key"] = cache_key(checked.pixels, service.identities[style], options)
+    job["cache_key"] = cache_key(checked.pixels, service.identities[style], keyed_options(options))
     result = result_from_cache(service.cache, service.files, job)
     if result is not None:
         return job | {"state": "done", "cached": True, "result": result}

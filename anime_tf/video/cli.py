@@ -112,7 +112,7 @@ def with_faces(frame_model, stylizer, face_stylizer, settings, *, face_weights=N
     painter = batch.with_face_pass(stylizer, face_model=face_model, face_stylizer=face_stylizer,
                                    crop_size=crop_size, max_side=max_side)
     settings = {**settings, "faces": True, "face_weights": str(face_weights),
-                "face_crop_size": painter.crop_size}
+                "face_crop_size": painter.crop_size, "face_pass": config.face_pass_rule()}
     return FaceFrames(frame_model, painter), settings
 
 
