@@ -62,9 +62,9 @@ def add_face_arguments(parser, weights_help):
                        help="MediaPipe's face_landmarker.task (default: fetched on first use into "
                        "the cache and checked against its sha256)")
     group.add_argument("--face-crop-size", type=positive_int, metavar="N",
-                       help="edge of the aligned face crops (default: the face's own size in the output, "
+                       help="edge of the aligned face crops (default: the face's own size in the photo, "
                        f"from {config.FACE_CROP_SIZE} to {config.FACE_CROP_MAX}, or a fixed-size model's own "
-                       "size); smaller crops stylize faces more strongly")
+                       "size); smaller crops keep more of the stylization's detail, larger ones the face's shape")
 
 
 def with_face_pass(stylizer, *, face_model=None, face_stylizer=None, crop_size=None, max_side=None):
