@@ -1,7 +1,7 @@
 """Face-structure error of plain stylization against the face pass (face2paint).
 
     python benchmarks/bench_faces.py --weights hayao.weights.h5 --images ../shared/images/faces \
-        --face_model ../shared/models/face_landmarker.task [--face_weights hayao-faces] \
+        --face_model ../shared/models/face_landmarker.task [--face_weights faces.weights.h5] \
         --edge_model ../shared/models/animeganv2_hayao_256x256_integer_quant.tflite --out /tmp/faces
 
 For each photo the Face Landmarker runs on the photo and on each stylized
