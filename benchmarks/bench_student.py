@@ -57,7 +57,10 @@ def at_256(rgb):
 
 
 def model_name(weights):
-    return Path(str(weights)).name.replace(".weights.h5", "")
+    """A short label: the style's name, or the file's (its run folder's for a run's generator.weights.h5)."""
+    path = Path(str(weights))
+    name = path.name.replace(".weights.h5", "")
+    return path.parent.name if name == "generator" and path.parent.name else name
 
 
 def interleaved_medians(runners, rounds, runs):
@@ -213,6 +216,8 @@ def main():
         parser.error("--calibration is needed for the INT8 exports (or give --no_latency)")
 
     weights = {"teacher": args.teacher, **{model_name(s): s for s in args.students}}
+    if len(weights) != 1 + len(args.students):
+        parser.error("two students have the same label; give their weights distinct file or folder names")
     generators = {n: load_generator(w) for n, w in weights.items()}
     stylizers = {n: Stylizer(g, keep_brightness=False) for n, g in generators.items()}  # the models' own output
     out = args.out or Path(tempfile.mkdtemp())
