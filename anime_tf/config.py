@@ -124,8 +124,8 @@ FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0
 # Most faces the landmarker looks for in one image.
 MAX_FACES = 16
 # Face crops (face2paint) are square, the face about half their width: as many pixels as the face has
-# in the photo (its own resolution, whatever the output's size), at least FACE_CROP_SIZE (small faces are stylized larger, which
-# keeps eyes and mouths) and at most FACE_CROP_MAX (time and memory).
+# in the photo (its own resolution, whatever the output's size), at least FACE_CROP_SIZE (small faces
+# are stylized larger, which keeps eyes and mouths) and at most FACE_CROP_MAX (time and memory).
 FACE_CROP_SIZE = 512
 # `anime-tf prepare-faces` leaves out faces under this many photo pixels across (the crop's face area):
 # the face pass still paints such faces, but from so few pixels a crop is blur.

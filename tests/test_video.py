@@ -366,7 +366,9 @@ def test_a_video_with_faces_resumes_only_under_the_same_face_pass(random_weights
     source.write_bytes(b"a clip")
 
     def job():
-        return job_of(source, with_faces(None, stylizer, None, {"weights": "w"}, face_model=face_model)[1])
+        frames, settings = with_faces(None, stylizer, None, {"weights": "w"}, face_model=face_model)
+        frames.close()  # only its settings are needed: MediaPipe's graph goes
+        return job_of(source, settings)
 
     Parts.open(out, job())
     assert Parts.open(out, job()).job == job()  # the same face pass resumes
