@@ -15,8 +15,10 @@ from anime_tf import data
 from anime_tf.edge import EdgeModel
 from anime_tf.export import main as export_main
 from anime_tf.models import Generator
+from anime_tf.models.generator import ForwardPass
 from anime_tf.train import teacher as teacher_cache
 from anime_tf.train.config import TrainConfig
+from anime_tf.train.features import FeatureMaps
 from anime_tf.train.loop import Trainer
 from anime_tf.train.slicing import channel_importance, kept_channels, slice_teacher
 from anime_tf.weights import (ARCHITECTURE_ATTRIBUTE, PARAMETER_COUNT, WeightsError, load_generator,
@@ -335,3 +337,59 @@ def test_init_from_a_wider_student_starts_from_its_slice(photos, random_weights,
                                   width=0.5, blocks=2))
     same.restore()
     np.testing.assert_array_equal(same.generator(x).numpy(), wider(x).numpy())
+
+
+def test_feature_taps_are_the_ends_of_the_stages_of_the_same_pass():
+    student = built(**STUDENT)
+    x = tf.random.uniform([2, 64, 64, 3], -1, 1)
+    output, taps = student.features(x)
+    np.testing.assert_allclose(output.numpy(), student(x).numpy(), atol=1e-6)
+    assert [tuple(t.shape[1:3]) for t in taps] == [(16, 16), (16, 16), (32, 32), (64, 64)]
+    assert [t.shape[-1] for t in taps] == [student.get_layer(n).filters for n in ("B2", "C2", "D2", "E2")]
+    after = tf.tanh(student.out_conv(student.get_layer("E3")(taps[-1], forward=ForwardPass(student.ops()))))
+    np.testing.assert_allclose(after.numpy(), output.numpy(), atol=1e-5)  # E2's activations feed the rest
+
+
+def test_feature_maps_start_as_the_least_squares_map():
+    rng = np.random.default_rng(0)
+    student_taps = [rng.normal(size=(2, 8, 8, 4)).astype(np.float32) for _ in range(2)]
+    truth = [(rng.normal(size=(4, 6)), rng.normal(size=6)) for _ in range(2)]
+    teacher_taps = [s @ w + b for s, (w, b) in zip(student_taps, truth)]
+    maps = FeatureMaps([4, 4], [6, 6])
+    maps.fit(student_taps, teacher_taps)
+    for mapped, wanted in zip(maps([tf.constant(s) for s in student_taps]), teacher_taps):
+        np.testing.assert_allclose(mapped.numpy(), wanted, rtol=1e-2, atol=2e-2)  # ridge: near, not exact
+
+
+@pytest.mark.slow
+def test_feature_distillation_fits_its_maps_logs_its_term_and_resumes_them(photos, random_weights, tmp_path):
+    config = distill_config(photos, tmp_path / "run", random_weights, feature_weight=0.5, epochs=1)
+    trainer = Trainer(config)
+    assert trainer.restore() == 0
+    dataset, samples = trainer.task.inputs(data.list_images(photos), 0)
+    photo, teacher, *context = samples
+    fitted = trainer.task.maps.variables[0].numpy().copy()
+    taps = trainer.task.teacher_taps(photo, context)
+    _, student_taps = trainer.generator.features(photo)
+    fitted_loss = float(tf.reduce_mean(trainer.task.distill_terms(
+        teacher, trainer.generator(photo), taps=(taps, student_taps))["features"][1]))
+    for conv in trainer.task.maps.convs:  # against a random map of the same shapes
+        conv.kernel.assign(tf.random.normal(conv.kernel.shape, stddev=0.1))
+    random_loss = float(tf.reduce_mean(trainer.task.distill_terms(
+        teacher, trainer.generator(photo), taps=(taps, student_taps))["features"][1]))
+    assert fitted_loss < 0.8 * random_loss, (fitted_loss, random_loss)
+
+    run = Trainer(config)
+    assert run.fit() == 3
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert "feature_maps" in {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+    assert not np.array_equal(run.task.maps.variables[0].numpy(), fitted)  # trained with the student
+    resumed = Trainer(config)
+    assert resumed.restore() == 3
+    for mine, theirs in zip(resumed.task.maps.variables, run.task.maps.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    batch = next(iter(trainer.strategy.experimental_distribute_dataset(dataset)))
+    values = resumed.task.distill_step(batch)
+    assert np.isfinite(float(values["distill/features"])) and float(values["distill/features"]) > 0
+    # the exported generator is a plain student: no maps in it
+    assert load_generator(tmp_path / "run").architecture == {"width": 0.25, "blocks": 1}

@@ -28,6 +28,9 @@ LAYER_NORM_EPSILON = 1e-12
 TEACHER_ARCHITECTURE = {"width": 1.0, "blocks": 4}
 CHANNEL_MULTIPLE = 8
 MAX_BLOCKS = 8
+# Where `Generator.features` taps a forward pass: the end of each stage, at 1/4, 1/4, 1/2 and
+# full resolution, the same places in a student as in its teacher.
+FEATURE_TAPS = ("B2", "C2", "D2", "E2")
 
 
 def scaled_channels(channels, width):
@@ -248,23 +251,33 @@ class Generator(keras.Model):
         count = sum(isinstance(layer, LayerNorm) for layer in self._flatten_layers())
         return [(zero, zero) for _ in range(count)]
 
+    def features(self, images, norm_moments=None, training=False):
+        """(the output, [the activations after each of FEATURE_TAPS]), for distilling features."""
+        taps = []
+        output = self._forward(images, ForwardPass(self.ops(training), norm_moments), taps)
+        return output, taps
+
     def norm_moments(self, images):
         """The (mean, variance) of every layer norm, in call order, for `images`."""
         forward = ForwardPass(self.ops())
         self._forward(images, forward)
         return forward.recorded
 
-    def _forward(self, images, forward):
+    def _forward(self, images, forward, taps=None):
+        """The forward pass; `taps`, a list, receives the activations after each of FEATURE_TAPS."""
         height, width = spatial_size(images)
         x = forward.pad(images, 0, _pad_to_multiple(height), 0, _pad_to_multiple(width))
-        for block in self.block_a + self.block_b + self.block_c:
-            x = block(x, forward=forward)
-        x = resize_x2_legacy(x)
-        for block in self.block_d:
-            x = block(x, forward=forward)
-        x = resize_x2_legacy(x)
-        for block in self.block_e:
-            x = block(x, forward=forward)
+
+        def run(blocks, x):
+            for block in blocks:
+                x = block(x, forward=forward)
+                if taps is not None and block.name in FEATURE_TAPS:
+                    taps.append(x)
+            return x
+
+        x = resize_x2_legacy(run(self.block_a + self.block_b + self.block_c, x))
+        x = resize_x2_legacy(run(self.block_d, x))
+        x = run(self.block_e, x)
         x = tf.tanh(self.out_conv(x))
         if isinstance(height, int) and isinstance(width, int) and not (height % 4 or width % 4):
             return x  # static size, nothing was padded (keeps a no-op slice out of exports)

@@ -131,6 +131,10 @@ class TrainConfig:
     block_color_weight: float = option(0.0, "Distil: weight of L1 between 8 and 32 px block means against the "
                                        "teacher: the colour of walls, skies and skin, which the pixel and "
                                        "pyramid terms weigh little.")
+    feature_weight: float = option(0.0, "Distil: weight of L1 between the teacher's activations at the end of "
+                                   "each stage and the student's, mapped to the teacher's channels by 1x1 "
+                                   "convolutions trained with it (anime_tf.train.features); runs the "
+                                   "teacher on every step.")
     context_views: bool = option(False, "Distil: every other view is rendered, by teacher and student, with "
                                  "the layer-norm moments of the same place at twice the scale, so the "
                                  "student answers to a picture's statistics as the teacher does (the "

@@ -3,7 +3,8 @@
 `train.py --teacher WEIGHTS --width W --blocks B` trains `Generator(width=W,
 blocks=B)` on photos only: L1 against the teacher's pixels, optionally each
 Laplacian band against the teacher's (its outlines), block means against
-the teacher's (its colours over areas), VGG19 conv4_4 content
+the teacher's (its colours over areas), the teacher's activations at the
+end of each stage (`anime_tf.train.features`), VGG19 conv4_4 content
 loss against the teacher's features, and the teacher's style (Gram), colour
 and total variation terms; no discriminator. With `--faces`, the local face
 loss against the photo (`losses.face_loss`) holds eyes, nose and mouth where
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from anime_tf import data, losses
 from anime_tf.models import Generator
+from anime_tf.train.features import FeatureMaps, feature_loss
 from anime_tf.train.slicing import slice_teacher
 from anime_tf.train.steps import (apply_gradients, average, distributed, model_variables, sample_grid, schedule,
                                   weighted_total)
@@ -55,8 +57,11 @@ class DistillTask:
             self.generator(tf.zeros([1, 32, 32, 3]))
             uses_vgg = c.content_weight > 0 or c.style_weight > 0 or c.faces
             self.vgg = losses.VGGFeatures(weights=c.vgg_weights_path) if uses_vgg else None
+            self.teacher = load_generator(c.teacher) if c.feature_weight else None
+            self.maps = FeatureMaps.between(self.generator, self.teacher) if self.teacher else None
+            self.trained = self.generator.trainable_variables + (self.maps.variables if self.maps else [])
             self.optimizer = keras.optimizers.Adam(self._learning_rate(), global_clipnorm=c.clip_norm)
-            self.optimizer.build(self.generator.trainable_variables)
+            self.optimizer.build(self.trained)
         self.distill_step = tf.function(distributed(strategy, self._distill_replica_step))
 
     def _learning_rate(self):
@@ -66,7 +71,8 @@ class DistillTask:
 
     def tracked(self):
         """What a checkpoint holds besides the step."""
-        return {"generator": model_variables(self.generator), "optimizer": self.optimizer}
+        tracked = {"generator": model_variables(self.generator), "optimizer": self.optimizer}
+        return {**tracked, "feature_maps": self.maps.variables} if self.maps else tracked
 
     def exports(self):
         """{file name: model} written to the run folder at every save."""
@@ -102,7 +108,14 @@ class DistillTask:
         self.parts = self.view_parts(photos, pairs) if c.faces else None
         dataset = data.distill_dataset(pairs, c.image_size, c.batch_size, c.seed, start, self.parts)
         samples = next(iter(data.distill_dataset(pairs, c.image_size, SAMPLE_COUNT, c.seed + 7)))
+        if self.maps and start == 0:  # a resumed run has its maps from the checkpoint
+            self.fit_feature_maps(*samples[:2], samples[2:])
         return dataset, samples
+
+    def fit_feature_maps(self, photo, teacher, context):
+        """Start the feature maps as the least-squares maps on one batch."""
+        _, taps = self.generator.features(photo, norm_moments=self._moments(self.generator, context))
+        self.maps.fit(taps, self.teacher_taps(photo, context), seed=self.config.seed)
 
     def view_parts(self, photos, pairs):
         """Face parts of each photo view: found once on the photos (cached beside them), then moved
@@ -126,12 +139,22 @@ class DistillTask:
 
     def student(self, photo, context=(), training=False):
         """The student's output; with a context batch, every layer norm uses the context's moments."""
-        moments = self.generator.norm_moments(context[0]) if context else None
-        return self.generator(photo, norm_moments=moments, training=training)
+        return self.generator(photo, norm_moments=self._moments(self.generator, context), training=training)
 
-    def distill_terms(self, teacher, student, teacher_features=None, mean=None, photo=None, parts=None):
+    def teacher_taps(self, photo, context=()):
+        """The teacher's activations at FEATURE_TAPS on `photo`, normalised as its cached output was."""
+        _, taps = self.teacher.features(photo, norm_moments=self._moments(self.teacher, context))
+        return [tf.stop_gradient(tap) for tap in taps]
+
+    @staticmethod
+    def _moments(generator, context):
+        return generator.norm_moments(context[0]) if context else None
+
+    def distill_terms(self, teacher, student, teacher_features=None, mean=None, photo=None, parts=None,
+                      taps=None):
         """The loss terms {name: (weight, value)} of a student's output against the teacher's
-        (and against the `photo` on its face `parts`, (boxes, valid), when given).
+        (and against the `photo` on its face `parts`, (boxes, valid), when given; and the teacher's
+        activations against the student's mapped ones, `taps` (teacher's, student's), when given).
 
         `mean` turns per-example losses into one value (default: this replica's
         share of the global batch mean).
@@ -152,6 +175,8 @@ class DistillTask:
             terms["color"] = (c.color_weight, mean(losses.color_loss(teacher, student)))
         if c.tv_weight:
             terms["tv"] = (c.tv_weight, mean(losses.total_variation_loss(student)))
+        if taps is not None:
+            terms["features"] = (c.feature_weight, mean(feature_loss(taps[0], self.maps(taps[1]))))
         if parts is not None:
             terms["face"] = (c.face_weight, mean(losses.face_loss(self.vgg, photo, student, *parts)))
         return terms
@@ -160,9 +185,13 @@ class DistillTask:
         context, parts = (rest[:-2], rest[-2:]) if self.parts is not None else (rest, None)
         uses_features = self.config.content_weight > 0 or self.config.style_weight > 0
         teacher_features = self.vgg(teacher) if uses_features else None
+        teacher_taps = self.teacher_taps(photo, context) if self.maps else None
         with tf.GradientTape() as tape:
-            student = tf.cast(self.student(photo, context, training=True), tf.float32)
-            terms = self.distill_terms(teacher, student, teacher_features, photo=photo, parts=parts)
+            moments = self._moments(self.generator, context)
+            student, student_taps = self.generator.features(photo, norm_moments=moments, training=True)
+            student = tf.cast(student, tf.float32)
+            taps = (teacher_taps, student_taps) if self.maps else None
+            terms = self.distill_terms(teacher, student, teacher_features, photo=photo, parts=parts, taps=taps)
             loss = weighted_total(terms)
-        apply_gradients(self.optimizer, tape, loss, self.generator.trainable_variables)
+        apply_gradients(self.optimizer, tape, loss, self.trained)
         return {**{f"distill/{name}": value for name, (_, value) in terms.items()}, "distill/total": loss}
