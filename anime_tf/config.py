@@ -65,8 +65,8 @@ STYLES = {
     "hayao": Style("hayao", TEACHER_GFLOPS_256, "generator_Hayao_weight", "Hayao-64.ckpt"),
     "paprika": Style("paprika", TEACHER_GFLOPS_256, "generator_Paprika_weight", "Paprika-54.ckpt"),
     "shinkai": Style("shinkai", TEACHER_GFLOPS_256, "generator_Shinkai_weight", "Shinkai-53.ckpt"),
-    "hayao-lite": Style("hayao-lite", 11.40, packaged="hayao-lite.weights.h5",
-                        about=f"width 0.45, 3 blocks, {DISTILLED}"),
+    "hayao-lite": Style("hayao-lite", 15.24, packaged="hayao-lite.weights.h5",
+                        about=f"width 0.55, 4 blocks, {DISTILLED}"),
     "hayao-tiny": Style("hayao-tiny", 8.21, packaged="hayao-tiny.weights.h5",
                         about=f"width 0.4, 3 blocks, {DISTILLED}"),
 }
