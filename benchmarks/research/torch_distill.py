@@ -1,8 +1,8 @@
 """Distil students on a GPU machine that has PyTorch and no TensorFlow (the lent H200).
 
-A PyTorch port of `anime_tf.models.Generator` (NCHW, the same numbers: see
-`--check`) and of the distillation step of `anime_tf.train.distill` with
-`--context_views --pyramid_weight 1 --block_color_weight 4`: L1, Laplacian
+A PyTorch port of `anime_tf.models.Generator` (NCHW, the same numbers) and of the distillation step of `anime_tf.train.distill` with
+`--context_views --pyramid_weight 1 --block_color_weight 4` (its parity with
+Keras is `tests/test_torch_port.py`): L1, Laplacian
 pyramid and block-colour terms against the teacher's output, and every
 other view rendered, by teacher and student alike, with the layer-norm
 moments of the same place at twice the scale. Unlike the CPU run's cache of
@@ -18,7 +18,6 @@ TensorFlow, converts both ways):
 
     python torch_distill.py --teacher gpu/teacher.npz --photos gpu/train --val gpu/val \
         --student tiny=gpu/tiny.npz:1e-4 --student lite=gpu/lite.npz:1e-4 --minutes 7 --out $OUT
-    python torch_distill.py --check gpu/tiny.npz --photos gpu/val   # port against reference outputs
 """
 from __future__ import annotations
 
@@ -181,10 +180,9 @@ def block_color_loss(target, images, sizes=(8, 32)):
 
 
 def distill_loss(teacher, student, pyramid_weight=1.0, block_color_weight=4.0):
-    terms = {"pixel": per_example_mean((teacher - student).abs()).mean(),
-             "pyramid": pyramid_loss(teacher, student).mean(),
-             "block_color": block_color_loss(teacher, student).mean()}
-    return terms["pixel"] + pyramid_weight * terms["pyramid"] + block_color_weight * terms["block_color"], terms
+    """anime_tf.train.distill's total with --pyramid_weight 1 --block_color_weight 4."""
+    return (per_example_mean((teacher - student).abs()) + pyramid_weight * pyramid_loss(teacher, student)
+            + block_color_weight * block_color_loss(teacher, student)).mean()
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -280,13 +278,13 @@ class Student:
             group["lr"] = lr
         _, moments = self.model(context)
         output, _ = self.model(photo, moments)
-        loss, terms = distill_loss(target, output)
+        loss = distill_loss(target, output)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_norm)
         self.optimizer.step()
         self.steps += 1
-        return loss.detach(), terms
+        return loss.detach()
 
     def save(self, folder):
         path = Path(folder) / f"{self.name}.npz"
@@ -312,7 +310,7 @@ def train(args):
     def report(step, elapsed, losses):
         line = [f"step {step} {elapsed:6.0f}s"]
         for student, loss in zip(students, losses):
-            text = f"{student.name} loss {loss:.4f}"
+            text = f"{student.name} loss {'-' if loss is None else f'{loss:.4f}'}"
             if val is not None:
                 scores = psnr(render(student.model, val), val_teacher)
                 text += f" val256 {scores.mean():.2f}/{scores.min():.2f}"
@@ -331,30 +329,19 @@ def train(args):
             _, teacher_moments = teacher(context)
             target, _ = teacher(photo, teacher_moments)
         for i, student in enumerate(students):
-            loss, _ = student.step(photo, context, target, student.base_lr * decay, args.clip_norm)
+            loss = student.step(photo, context, target, student.base_lr * decay, args.clip_norm)
             totals[i] = totals[i] + loss
         step += 1
         if step == 20 or time.time() - last_report > args.report_seconds:
             report(step, time.time() - start, [float(t) / (step - reported) for t in totals])
             totals, last_report, reported = [0.0] * len(students), time.time(), step
-    report(step, time.time() - start, [float(t) / max(1, step - reported) for t in totals])
-
-
-def check(args):
-    """Print the port's output on a few photos next to `--reference` (PNG renders by anime-tf)."""
-    model, _ = load_generator(args.check, torch.device("cpu"))
-    for path in sorted(Path(args.photos).iterdir())[:args.count]:
-        x = to_model(torch.from_numpy(np.array(read_rgb(path).resize((256, 256), Image.Resampling.BICUBIC)))[None])
-        with torch.no_grad():
-            y = model(x)[0].permute(0, 2, 3, 1).numpy()[0]
-        np.save(Path(args.out) / f"{path.stem}.torch.npy", y)
-        print(path.name, y.shape, float(y.mean()))
+    report(step, time.time() - start, [float(t) / (step - reported) if step > reported else None for t in totals])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", help="the teacher's .npz")
-    parser.add_argument("--student", action="append", default=[], help="NAME=START.npz:LEARNING_RATE (repeatable)")
+    parser.add_argument("--teacher", required=True, help="the teacher's .npz")
+    parser.add_argument("--student", action="append", required=True, help="NAME=START.npz:LEARNING_RATE (repeatable)")
     parser.add_argument("--photos", required=True, help="folder of training photos")
     parser.add_argument("--val", help="folder of held-out photos, scored against the teacher at each report")
     parser.add_argument("--out", default="torch_distill_out", help="where NAME.npz files are written")
@@ -366,14 +353,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no_tf32", dest="tf32", action="store_false", help="full float32 convolutions")
-    parser.add_argument("--check", help="a generator .npz: write its outputs on --photos to --out and stop")
-    parser.add_argument("--count", type=int, default=3)
     args = parser.parse_args()
-    if args.check:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        return check(args)
-    if not args.teacher or not args.student:
-        parser.error("give --teacher and at least one --student (or --check)")
     train(args)
 
 
