@@ -160,6 +160,22 @@ def test_kept_change_lets_a_new_stroke_through_and_still_blends_small_changes():
     assert abs(keeping[10, 10, 0] - 129) <= 2  # the small change is still blended
 
 
+def test_detail_sigma_keeps_a_moving_pixels_fine_stroke_and_still_blends_its_tone():
+    stylized = np.full((32, 32, 3), 138.0, np.float32)
+    stylized[:, 16] = 0.0  # a one-pixel stroke this frame draws
+    past = np.full((32, 32, 3), 128, np.uint8)  # the warped previous output: flat, 10 darker
+    weight = np.full((32, 32), 0.9, np.float32)
+
+    def blended(detail_sigma, moving):
+        return FlowSmoother(detail_sigma=detail_sigma)._blend(stylized, past, weight, np.full((32, 32), moving))
+
+    plain, moving, still = blended(0.0, 1.0), blended(2.0, 1.0), blended(2.0, 0.0)
+    assert plain[8, 16, 0] > 100  # averaged with the past, the stroke all but goes
+    assert moving[8, 16, 0] < 60  # moving: the stroke stays this frame's
+    assert abs(int(moving[8, 4, 0]) - 129) <= 1  # and the tone away from it is still the past's
+    assert np.array_equal(still, plain)  # still pixels blend detail and all, as before
+
+
 def test_scene_cuts_are_found_where_the_shot_changes():
     a, b = moving_frames(3), [255 - f for f in moving_frames(3)]
     cuts = SceneCuts()

@@ -24,6 +24,7 @@ STILL_CHANGE = 5.0  # change of the denoised photo (of 255) up to which the flow
 # returns within CONSISTENT_SLACK px + CONSISTENT_FRACTION of the motion, not at all from twice that.
 CONSISTENT_SLACK, CONSISTENT_FRACTION = 0.5, 0.01
 KEPT_CHANGE = 0.0  # output change (of 255) at which a pixel keeps this frame's stroke (weight falls to 1/e); 0: off
+DETAIL_SIGMA = 0.0  # Gaussian (px) below which a moving pixel's detail is this frame's own; 0: off
 
 
 def thumbnail(rgb):
@@ -61,10 +62,11 @@ class FlowSmoother:
     """
 
     def __init__(self, blend=BLEND, reliable_error=RELIABLE_ERROR, still_change=STILL_CHANGE, consistency_check=1.0,
-                 consistent_slack=CONSISTENT_SLACK, kept_change=KEPT_CHANGE):
+                 consistent_slack=CONSISTENT_SLACK, kept_change=KEPT_CHANGE, detail_sigma=DETAIL_SIGMA):
         self.blend, self.reliable_error, self.still_change = blend, reliable_error, still_change
         self.consistency_check = consistency_check  # 0 turns the forward-backward check off (to compare)
         self.consistent_slack, self.kept_change = consistent_slack, kept_change
+        self.detail_sigma = detail_sigma
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._photo = self._output = self._photo_denoised = None
 
@@ -85,10 +87,21 @@ class FlowSmoother:
             if self.kept_change:  # a stroke this frame draws (or drops) is its own, not the past's average
                 change = np.abs(stylized.astype(np.float32) - warped_output).max(axis=2)
                 weight *= np.exp(-(cv2.GaussianBlur(change, (0, 0), 1.0) / self.kept_change) ** 2)
-            weight = weight[..., None]
-            result = (stylized * (1.0 - weight) + warped_output * weight + 0.5).astype(np.uint8)
+            result = self._blend(stylized, warped_output, weight, moving)
         self._photo, self._output, self._photo_denoised = photo, result, denoised
         return result
+
+    def _blend(self, stylized, warped_output, weight, moving):
+        """stylized + weight x (warped past - stylized), per pixel; with `detail_sigma`, a moving
+        pixel's fine detail is not blended: warping blurs it and moved strokes average away."""
+        difference = warped_output.astype(np.float32) - stylized
+        if self.detail_sigma:
+            detail_weight = weight * (1.0 - moving)
+            coarse = cv2.GaussianBlur(difference, (0, 0), self.detail_sigma)
+            blended = detail_weight[..., None] * difference + (weight - detail_weight)[..., None] * coarse
+        else:
+            blended = weight[..., None] * difference
+        return np.clip(stylized + blended + 0.5, 0, 255).astype(np.uint8)
 
     def state(self):
         """The previous photo and output ({name: array}), to resume a run."""
