@@ -15,7 +15,8 @@ run folder). For the teacher and each student:
   reference INT8 TFLite (--reference) measured in the same run; the INT8
   export's PSNR against its own float model (its export report);
 - closeness on the held-out photos (--val): PSNR and SSIM against the teacher
-  at 256x256 (bicubic, as the export report) and at full size;
+  at 256x256 (bicubic, as the export report) and at full size, naming the
+  two photos furthest from the teacher at 256;
 - large photos (--large) at full size, each model as `anime-tf stylize` runs
   it (whole when memory allows, else tiled with the whole photo's moments):
   PSNR against the teacher and the colour shift, the 95th percentile of the
